@@ -1,0 +1,1 @@
+//! The gateway: a thin I/O shell around `natcore` and boringtun.

@@ -1,0 +1,1 @@
+//! Packet factories and golden packets for tests, fuzzing and benches.
