@@ -1,3 +1,4 @@
 //! The gateway: a thin I/O shell around `natcore` and boringtun.
 
 pub mod io;
+pub mod state;
