@@ -2,3 +2,4 @@
 
 pub mod io;
 pub mod state;
+pub mod status;
