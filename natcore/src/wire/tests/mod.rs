@@ -1,5 +1,7 @@
 //! Classification and rewrite tests over factory packets.
 
+mod golden;
+
 use super::*;
 use crate::testing::{self, all_checksums_valid, tcp_flags};
 use crate::DropReason;
@@ -8,6 +10,8 @@ const POD: Ipv4Addr = Ipv4Addr::new(10, 244, 1, 5);
 const EGRESS: Ipv4Addr = Ipv4Addr::new(242, 0, 0, 7);
 const REMOTE: Ipv4Addr = Ipv4Addr::new(243, 0, 255, 254);
 const ROUTER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const SVC_GLOBAL: Ipv4Addr = Ipv4Addr::new(242, 0, 1, 9);
+const SVC: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
 
 #[test]
 fn tcp_rewrite_src_and_back() {
