@@ -114,10 +114,8 @@ pub fn ipv4_header_valid(header: &[u8]) -> bool {
 ///
 /// What "verifies" means at the edges:
 /// - a UDP checksum of zero (none sent) is valid;
-/// - a first fragment (MF set) is checked over the bytes present, with the
-///   length the pseudo-header would have for them, so incremental rewrites can
-///   still be checked against it;
-/// - a non-first fragment carries no L4 header and counts as valid;
+/// - a fragment counts as valid: the checksum covers the whole datagram,
+///   which no single fragment holds;
 /// - anything that is not well-formed IPv4 TCP/UDP/ICMP is not valid.
 pub fn l4_checksum_valid(packet: &[u8]) -> bool {
     let Some(&first) = packet.first() else {
@@ -131,8 +129,8 @@ pub fn l4_checksum_valid(packet: &[u8]) -> bool {
     if total_len < header_len || total_len > packet.len() {
         return false;
     }
-    let frag_offset = u16::from_be_bytes([packet[6], packet[7]]) & 0x1FFF;
-    if frag_offset != 0 {
+    let flags_frag = u16::from_be_bytes([packet[6], packet[7]]);
+    if flags_frag & (field::IP_FLAG_MF | field::IP_FRAG_OFFSET_MASK) != 0 {
         return true;
     }
     let protocol = packet[9];
@@ -157,19 +155,16 @@ pub fn l4_checksum_valid(packet: &[u8]) -> bool {
             if l4[6] == 0 && l4[7] == 0 {
                 return true;
             }
+            // The UDP length bounds the sum (bytes after it are not UDP's).
             let udp_len = u16::from_be_bytes([l4[4], l4[5]]);
-            // Within one datagram the UDP length bounds the sum; in a first
-            // fragment it names bytes that are not here.
-            let covered = if usize::from(udp_len) <= l4.len() && udp_len >= 8 {
-                &l4[..usize::from(udp_len)]
-            } else {
-                l4
+            let Some(covered) = l4.get(..usize::from(udp_len)) else {
+                return false;
             };
-            let covered_len = covered.len() as u16; // ≤ l4_len
-            fold(ones_complement_sum(
-                covered,
-                pseudo_header_sum(src, dst, protocol, covered_len),
-            )) == 0
+            usize::from(udp_len) >= field::UDP_HEADER_LEN
+                && fold(ones_complement_sum(
+                    covered,
+                    pseudo_header_sum(src, dst, protocol, udp_len),
+                )) == 0
         }
         field::PROTO_ICMP => {
             l4.len() >= field::ICMP_HEADER_LEN && fold(ones_complement_sum(l4, 0)) == 0

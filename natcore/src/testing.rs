@@ -227,8 +227,9 @@ pub fn set_fragment(packet: &mut [u8], more_fragments: bool, offset: u16) {
 }
 
 /// Recomputes the IPv4 header checksum from scratch.
+/// (A header claiming more bytes than the packet has is summed as far as it goes.)
 pub fn refill_ip_checksum(packet: &mut [u8]) {
-    let header_len = usize::from(packet[0] & 0x0F) * 4;
+    let header_len = (usize::from(packet[0] & 0x0F) * 4).min(packet.len());
     packet[field::IP_CHECKSUM].fill(0);
     let check = fold(ones_complement_sum(&packet[..header_len], 0));
     packet[field::IP_CHECKSUM].copy_from_slice(&check.to_be_bytes());

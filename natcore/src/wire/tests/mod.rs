@@ -1,5 +1,6 @@
 //! Classification and rewrite tests over factory packets.
 
+mod classify;
 mod golden;
 
 use super::*;
