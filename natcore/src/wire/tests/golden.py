@@ -132,6 +132,9 @@ print(f"// UDP_TO_FFFF: source port {golden_port}")
 for name, pkt in golden.items():
     h = pkt.hex()
     lines = [h[i : i + 64] for i in range(0, len(h), 64)]
+    if len(lines) == 1:
+        print(f'const {name}: &str = "{h}";')
+        continue
     print(f"const {name}: &str = concat!(")
     for l in lines:
         print(f'    "{l}",')
