@@ -207,3 +207,6 @@ fn may_answer_with_error(orig: &Ipv4Packet<&[u8]>) -> bool {
     }
     true
 }
+
+#[cfg(test)]
+mod tests;
