@@ -17,7 +17,9 @@ pub const PROBE_LEN: usize = 20 + 8 + 8;
 /// RTT statistics window, like Submariner's 1000 samples.
 const WINDOW: usize = 1000;
 /// RTT histogram bucket upper bounds in seconds: 0.1 ms to 2.5 s, roughly ×2.5 per step.
-pub const RTT_BUCKETS: [f64; 10] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 2.5];
+pub const RTT_BUCKETS: [f64; 10] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 2.5,
+];
 /// A probe unanswered for this long counts as lost.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -78,7 +80,13 @@ impl Prober {
 
     /// Writes the next probe into `out` (≥ PROBE_LEN bytes) and returns its
     /// length; a previous probe still unanswered is counted lost first.
-    pub fn next_probe(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, out: &mut [u8]) -> Option<usize> {
+    pub fn next_probe(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        out: &mut [u8],
+    ) -> Option<usize> {
         if self.outstanding.take().is_some() {
             self.record_outcome(false);
         }
@@ -174,7 +182,12 @@ pub fn parse_probe_reply(packet: &[u8], own_ip: Ipv4Addr) -> Option<(Ipv4Addr, u
     let ihl = usize::from(*packet.first()? & 0x0f) * 4;
     let icmp = packet.get(ihl..)?;
     let is_echo_reply = packet.get(9) == Some(&1) && icmp.first() == Some(&0);
-    let dst = Ipv4Addr::new(*packet.get(16)?, *packet.get(17)?, *packet.get(18)?, *packet.get(19)?);
+    let dst = Ipv4Addr::new(
+        *packet.get(16)?,
+        *packet.get(17)?,
+        *packet.get(18)?,
+        *packet.get(19)?,
+    );
     let ident = u16::from_be_bytes([*icmp.get(4)?, *icmp.get(5)?]);
     if !is_echo_reply || dst != own_ip || ident != PROBE_IDENT {
         return None;
@@ -184,7 +197,13 @@ pub fn parse_probe_reply(packet: &[u8], own_ip: Ipv4Addr) -> Option<(Ipv4Addr, u
 }
 
 /// Builds an IPv4 ICMP echo request (DF set, TTL 64) with 8 bytes of payload.
-pub fn build_echo_request(src: Ipv4Addr, dst: Ipv4Addr, ident: u16, seq: u16, out: &mut [u8]) -> Option<usize> {
+pub fn build_echo_request(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ident: u16,
+    seq: u16,
+    out: &mut [u8],
+) -> Option<usize> {
     let p = out.get_mut(..PROBE_LEN)?;
     p.fill(0);
     p[0] = 0x45;

@@ -1,5 +1,6 @@
 //! The gateway: a thin I/O shell around `natcore` and boringtun.
 
+pub mod health;
 pub mod io;
 pub mod state;
 pub mod status;
