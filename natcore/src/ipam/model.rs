@@ -1,0 +1,1 @@
+//! (placeholder until the reference model lands in the next commit)
