@@ -38,6 +38,8 @@ mod block;
 mod error;
 #[cfg(any(test, feature = "testing"))]
 pub mod model;
+#[cfg(test)]
+mod model_proptest;
 mod notice;
 mod owner;
 mod reconcile;

@@ -26,7 +26,10 @@ impl fmt::Display for SavedIpProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SavedIpProblem::BlockChanged { saved, current } => {
-                write!(f, "was saved for block {saved}, but the block is now {current}")
+                write!(
+                    f,
+                    "was saved for block {saved}, but the block is now {current}"
+                )
             }
             SavedIpProblem::OutsideBlock { block } => {
                 write!(f, "is outside the global block {block}")

@@ -269,8 +269,8 @@ mod tests {
     #[test]
     fn long_hostile_text_is_shortened_in_errors() {
         let junk = "x".repeat(10_000);
-        let err = parse(format!("natcore-ipam v1\nblock 242.0.0.0/16\n{junk}\n").as_bytes())
-            .unwrap_err();
+        let err =
+            parse(format!("natcore-ipam v1\nblock 242.0.0.0/16\n{junk}\n").as_bytes()).unwrap_err();
         assert!(err.to_string().len() < 200, "{err}");
     }
 }
