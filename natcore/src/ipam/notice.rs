@@ -61,8 +61,8 @@ impl fmt::Display for Notice {
             self.owner, self.saved_ip, self.problem
         )?;
         match self.replacement {
-            Some(ip) => write!(f, "re-allocated {ip}"),
-            None => f.write_str("dropped, no replacement needed"),
+            Some(ip) => write!(f, "replaced by {ip}"),
+            None => f.write_str("dropped (its other saved IPs cover its count)"),
         }
     }
 }

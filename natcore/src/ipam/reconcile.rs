@@ -77,7 +77,10 @@ fn claim_saved(spec: &ValidSpec, saved: &SavedState, allocator: &mut Allocator) 
     claims
 }
 
-pub(crate) fn reconcile(spec: &ValidSpec, saved: Option<&SavedState>) -> Result<Outcome, IpamError> {
+pub(crate) fn reconcile(
+    spec: &ValidSpec,
+    saved: Option<&SavedState>,
+) -> Result<Outcome, IpamError> {
     let mut allocator = Allocator::new(spec.block);
     let mut claims = match saved {
         Some(saved) => claim_saved(spec, saved, &mut allocator),
