@@ -1,1 +1,3 @@
 //! The gateway: a thin I/O shell around `natcore` and boringtun.
+pub mod config;
+pub mod keys;
