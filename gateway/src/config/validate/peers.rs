@@ -51,6 +51,17 @@ pub(super) fn validate(
                 }
                 Some(key)
             }
+            Err(_) if is_placeholder(&peer.public_key) => {
+                errors.add(
+                    &key_path,
+                    format!(
+                        "{:?} is a placeholder that was not replaced by the peer's public key \
+                         (`gwctl pubkey < its private key`)",
+                        peer.public_key
+                    ),
+                );
+                None
+            }
             Err(error) => {
                 errors.add(&key_path, format!("not a WireGuard public key: {error}"));
                 None
@@ -101,6 +112,11 @@ pub(super) fn validate(
         }
     }
     (peers, blocks)
+}
+
+/// Templates such as deploy/lab/*.yaml mark keys to fill in as `@NAME@`.
+fn is_placeholder(text: &str) -> bool {
+    text.len() > 2 && text.starts_with('@') && text.ends_with('@')
 }
 
 fn addressing(
