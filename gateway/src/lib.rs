@@ -1,6 +1,8 @@
 //! The gateway: a thin I/O shell around `natcore` and boringtun.
 
+pub mod config;
 pub mod health;
 pub mod io;
+pub mod keys;
 pub mod state;
 pub mod status;
