@@ -94,7 +94,13 @@ pub(super) fn validate(
             .as_deref()
             .map(|text| non_empty_path(errors, &format!("{path}.preshared_key_file"), text));
 
-        if let (Some(public_key), Some(endpoint), Some(addressing), Some(persistent_keepalive), true) = (
+        if let (
+            Some(public_key),
+            Some(endpoint),
+            Some(addressing),
+            Some(persistent_keepalive),
+            true,
+        ) = (
             public_key,
             endpoint,
             addressing,
@@ -185,7 +191,9 @@ fn endpoint(errors: &mut Errors, path: &str, peer_name: &str, text: &str) -> Opt
         None => {
             errors.add(
                 path,
-                format!("{text:?} is not host:port (e.g. 192.168.100.2:4500 or gw.example.com:4500)"),
+                format!(
+                    "{text:?} is not host:port (e.g. 192.168.100.2:4500 or gw.example.com:4500)"
+                ),
             );
             return None;
         }
