@@ -244,6 +244,11 @@ impl PresharedKey {
         read_secret_file(path, "preshared key").map(PresharedKey)
     }
 
+    /// The key's base64 text, as `wg genpsk` prints it (without the newline).
+    pub fn expose_base64(&self) -> Zeroizing<String> {
+        Zeroizing::new(encode_key(&self.0))
+    }
+
     pub fn as_bytes(&self) -> &[u8; KEY_LEN] {
         &self.0
     }

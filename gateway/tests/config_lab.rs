@@ -6,8 +6,8 @@ mod config_support;
 
 use config_support::{lab_config, MINIMAL, WG_VECTORS};
 use gateway::config::{
-    Config, Export, ExportName, ExportTarget, HealthConfig, LocalConfig, NatConfig,
-    PeerAddressing, PeerConfig, PeerEndpoint, TunnelConfig,
+    Config, Export, ExportName, ExportTarget, HealthConfig, LocalConfig, NatConfig, PeerAddressing,
+    PeerConfig, PeerEndpoint, TunnelConfig,
 };
 use gateway::keys::PublicKey;
 use ipnet::Ipv4Net;
@@ -70,7 +70,10 @@ fn lab_cluster_a_parses_to_expected_values() {
         PathBuf::from("/run/gwlab/cluster-a/private.key")
     );
     assert_eq!(config.listen_port, 4500);
-    assert_eq!(config.state_dir, PathBuf::from("/run/gwlab/cluster-a/state"));
+    assert_eq!(
+        config.state_dir,
+        PathBuf::from("/run/gwlab/cluster-a/state")
+    );
     assert_eq!(
         config.admin_socket,
         PathBuf::from("/run/gwlab/cluster-a/admin.sock")
@@ -125,7 +128,10 @@ fn lab_cluster_b_parses_to_expected_values() {
         PathBuf::from("/run/gwlab/cluster-b/private.key")
     );
     assert_eq!(config.listen_port, 4500);
-    assert_eq!(config.state_dir, PathBuf::from("/run/gwlab/cluster-b/state"));
+    assert_eq!(
+        config.state_dir,
+        PathBuf::from("/run/gwlab/cluster-b/state")
+    );
     assert_eq!(
         config.admin_socket,
         PathBuf::from("/run/gwlab/cluster-b/admin.sock")
@@ -172,7 +178,10 @@ fn defaults_follow_the_schema() {
     let config = Config::from_yaml(MINIMAL).unwrap();
     assert_eq!(config.listen_port, 4500);
     assert_eq!(config.state_dir, PathBuf::from("/var/lib/gateway"));
-    assert_eq!(config.admin_socket, PathBuf::from("/run/gateway/admin.sock"));
+    assert_eq!(
+        config.admin_socket,
+        PathBuf::from("/run/gateway/admin.sock")
+    );
     assert_eq!(
         config.metrics_address,
         Some("0.0.0.0:9898".parse().unwrap())
@@ -292,7 +301,10 @@ peers:
     );
     assert_eq!(config.nat.max_flows, 1000);
     assert_eq!(config.nat.max_flows_per_source, 100);
-    assert_eq!(config.nat.tcp_established_timeout, Duration::from_secs(7440));
+    assert_eq!(
+        config.nat.tcp_established_timeout,
+        Duration::from_secs(7440)
+    );
     assert_eq!(config.nat.icmp_timeout, Duration::from_secs(60));
     assert_eq!(config.health.interval, Duration::from_millis(500));
     assert_eq!(config.health.failures_before_error, 3);

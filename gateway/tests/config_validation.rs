@@ -110,7 +110,9 @@ fn tunnel_name_must_be_a_valid_interface_name() {
 #[test]
 fn underlay_mtu_must_fit_the_smallest_tunnel_mtu() {
     assert_eq!(
-        single_error(&format!("{MINIMAL}tunnel:\n  underlay_mtu: 635\n  mtu: 576\n")),
+        single_error(&format!(
+            "{MINIMAL}tunnel:\n  underlay_mtu: 635\n  mtu: 576\n"
+        )),
         "tunnel.underlay_mtu: 635 is out of range 636..=65535 (636 = the smallest tunnel MTU \
          576 + IPv4 20 + UDP 8 + WireGuard 32)"
     );
@@ -162,7 +164,10 @@ fn at_least_one_pod_cidr() {
 #[test]
 fn cidrs_must_parse() {
     assert_eq!(
-        single_error(&with("pod_cidrs: [10.244.0.0/16]", "pod_cidrs: [10.244.0.0]")),
+        single_error(&with(
+            "pod_cidrs: [10.244.0.0/16]",
+            "pod_cidrs: [10.244.0.0]"
+        )),
         "local.pod_cidrs[0]: \"10.244.0.0\" is not an IPv4 CIDR like 10.244.0.0/16"
     );
     assert_eq!(
@@ -177,7 +182,10 @@ fn cidrs_must_parse() {
 #[test]
 fn cidrs_must_not_have_host_bits() {
     assert_eq!(
-        single_error(&with("pod_cidrs: [10.244.0.0/16]", "pod_cidrs: [10.244.0.1/16]")),
+        single_error(&with(
+            "pod_cidrs: [10.244.0.0/16]",
+            "pod_cidrs: [10.244.0.1/16]"
+        )),
         "local.pod_cidrs[0]: 10.244.0.1/16 has host bits set; did you mean 10.244.0.0/16?"
     );
 }
@@ -187,7 +195,10 @@ fn cidrs_must_not_have_host_bits() {
 #[test]
 fn global_cidr_must_be_inside_240_slash_4() {
     assert_eq!(
-        single_error(&with("global_cidr: 242.0.0.0/16", "global_cidr: 100.64.0.0/16")),
+        single_error(&with(
+            "global_cidr: 242.0.0.0/16",
+            "global_cidr: 100.64.0.0/16"
+        )),
         "globalnet.global_cidr: 100.64.0.0/16 is not inside 240.0.0.0/4, the reserved range \
          global blocks come from"
     );
@@ -196,7 +207,10 @@ fn global_cidr_must_be_inside_240_slash_4() {
 #[test]
 fn global_cidr_must_not_contain_broadcast() {
     assert_eq!(
-        single_error(&with("global_cidr: 242.0.0.0/16", "global_cidr: 255.255.0.0/16")),
+        single_error(&with(
+            "global_cidr: 242.0.0.0/16",
+            "global_cidr: 255.255.0.0/16"
+        )),
         "globalnet.global_cidr: 255.255.0.0/16 contains 255.255.255.255, the limited broadcast \
          address"
     );
@@ -205,7 +219,10 @@ fn global_cidr_must_not_contain_broadcast() {
 #[test]
 fn global_cidr_must_not_overlap_local_cidrs() {
     assert_eq!(
-        single_error(&with("service_cidrs: [10.96.0.0/16]", "service_cidrs: [242.0.128.0/17]")),
+        single_error(&with(
+            "service_cidrs: [10.96.0.0/16]",
+            "service_cidrs: [242.0.128.0/17]"
+        )),
         "globalnet.global_cidr: 242.0.0.0/16 overlaps local.service_cidrs[0] (242.0.128.0/17)"
     );
 }
@@ -457,9 +474,8 @@ fn peer_names_are_labels_unique_and_not_ours() {
 
 #[test]
 fn peer_public_key_must_be_a_wg_key() {
-    let text = with_peers(
-        "  - name: cluster-b\n    public_key: \"abc\"\n    global_cidr: 243.0.0.0/16\n",
-    );
+    let text =
+        with_peers("  - name: cluster-b\n    public_key: \"abc\"\n    global_cidr: 243.0.0.0/16\n");
     assert_eq!(
         single_error(&text),
         "peers[0].public_key: not a WireGuard public key: expected 44 base64 characters encoding \
@@ -524,7 +540,8 @@ fn peer_endpoint_host_must_resolve() {
 
 #[test]
 fn peer_has_exactly_one_of_global_or_routed_cidrs() {
-    let expected = "peers[0]: set exactly one of global_cidr (peer runs Globalnet) or routed_cidrs \
+    let expected =
+        "peers[0]: set exactly one of global_cidr (peer runs Globalnet) or routed_cidrs \
                     (peer without Globalnet, routed untranslated)";
     assert_eq!(single_error(&with_peers(&peer_b(""))), expected);
     assert_eq!(

@@ -199,7 +199,9 @@ fn check_config(args: &CheckConfigArgs) -> Result<(), Failure> {
     if args.skip_key_files {
         report.push_str("  (key files not read: --skip-key-files)\n");
     } else {
-        let secrets = config.load_secrets().map_err(|e| Failure(describe(file, &e)))?;
+        let secrets = config
+            .load_secrets()
+            .map_err(|e| Failure(describe(file, &e)))?;
         report.push_str(&format!("  public key: {}\n", secrets.public_key));
     }
     for line in config.summary().lines() {

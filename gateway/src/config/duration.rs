@@ -124,7 +124,10 @@ mod tests {
     fn parses_compound_and_spaced() {
         assert_eq!(parse_duration("2h4m"), Ok(secs(7440)));
         assert_eq!(parse_duration("1h 30m"), Ok(secs(5400)));
-        assert_eq!(parse_duration(" 1m30s500ms "), Ok(Duration::from_millis(90_500)));
+        assert_eq!(
+            parse_duration(" 1m30s500ms "),
+            Ok(Duration::from_millis(90_500))
+        );
     }
 
     #[test]

@@ -70,7 +70,10 @@ fn location_prefix(location: &Option<TextLocation>) -> String {
 
 fn list(errors: &[FieldError]) -> String {
     let count = errors.len();
-    let mut text = format!("{count} error{} in config:", if count == 1 { "" } else { "s" });
+    let mut text = format!(
+        "{count} error{} in config:",
+        if count == 1 { "" } else { "s" }
+    );
     for error in errors {
         text.push_str(&format!("\n  {error}"));
     }

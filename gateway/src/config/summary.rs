@@ -63,7 +63,10 @@ impl Config {
                         format!("via {}", e.addr)
                     });
                 let keepalive = peer.persistent_keepalive.map_or(String::new(), |s| {
-                    format!(", keepalive {}", format_duration(std::time::Duration::from_secs(u64::from(s))))
+                    format!(
+                        ", keepalive {}",
+                        format_duration(std::time::Duration::from_secs(u64::from(s)))
+                    )
                 });
                 format!("{} ({reach}, {endpoint}{keepalive})", peer.name)
             })

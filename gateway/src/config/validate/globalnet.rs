@@ -22,7 +22,9 @@ pub(super) fn global_block(errors: &mut Errors, path: &str, text: &str) -> Optio
     if !GLOBAL_RANGE.contains(&net) {
         errors.add(
             path,
-            format!("{net} is not inside {GLOBAL_RANGE}, the reserved range global blocks come from"),
+            format!(
+                "{net} is not inside {GLOBAL_RANGE}, the reserved range global blocks come from"
+            ),
         );
         return None;
     }
@@ -75,7 +77,13 @@ pub(super) fn validate(
     let global_cidr = global_cidr?;
     let gateway_ip = global_cidr.hosts().next()?;
     let cluster_egress_ips = cluster_egress_ips?;
-    check_capacity(errors, global_cidr, cluster_egress_ips, &egress_groups, &exports);
+    check_capacity(
+        errors,
+        global_cidr,
+        cluster_egress_ips,
+        &egress_groups,
+        &exports,
+    );
     Some(GlobalnetConfig {
         global_cidr,
         gateway_ip,

@@ -6,7 +6,9 @@ mod overlaps;
 mod peers;
 mod values;
 
-use self::values::{cidr_list, dns_label, int_in_range, interface_name, non_empty_path, positive_duration};
+use self::values::{
+    cidr_list, dns_label, int_in_range, interface_name, non_empty_path, positive_duration,
+};
 use super::defaults;
 use super::error::{Errors, FieldError};
 use super::model::{Config, HealthConfig, LocalConfig, NatConfig, TunnelConfig};
@@ -46,7 +48,9 @@ pub(super) fn validate(raw: &RawConfig) -> Result<Config, Vec<FieldError>> {
     let admin_socket = non_empty_path(
         &mut errors,
         "admin_socket",
-        raw.admin_socket.as_deref().unwrap_or(defaults::ADMIN_SOCKET),
+        raw.admin_socket
+            .as_deref()
+            .unwrap_or(defaults::ADMIN_SOCKET),
     );
     let metrics_address = metrics_address(&mut errors, raw.metrics_address.as_deref());
     let tunnel = tunnel(&mut errors, &raw.tunnel);
@@ -61,7 +65,12 @@ pub(super) fn validate(raw: &RawConfig) -> Result<Config, Vec<FieldError>> {
         cidr: g.global_cidr,
         peer: None,
     });
-    overlaps::check(&mut errors, global_block.as_ref(), &local_blocks, &peer_blocks);
+    overlaps::check(
+        &mut errors,
+        global_block.as_ref(),
+        &local_blocks,
+        &peer_blocks,
+    );
 
     match globalnet {
         Some(globalnet) if errors.is_empty() => Ok(Config {
@@ -205,11 +214,17 @@ fn nat(errors: &mut Errors, raw: &RawNat) -> NatConfig {
     let max_flows = raw.max_flows.map_or(Some(defaults.max_flows), |value| {
         int_in_range(errors, "nat.max_flows", value, 1, MAX_FLOWS_LIMIT)
     });
-    let max_flows_per_source = raw
-        .max_flows_per_source
-        .map_or(Some(defaults.max_flows_per_source), |value| {
-            int_in_range(errors, "nat.max_flows_per_source", value, 1, MAX_FLOWS_LIMIT)
-        });
+    let max_flows_per_source =
+        raw.max_flows_per_source
+            .map_or(Some(defaults.max_flows_per_source), |value| {
+                int_in_range(
+                    errors,
+                    "nat.max_flows_per_source",
+                    value,
+                    1,
+                    MAX_FLOWS_LIMIT,
+                )
+            });
     if let (Some(max), Some(per_source)) = (max_flows, max_flows_per_source) {
         if per_source > max {
             errors.add(

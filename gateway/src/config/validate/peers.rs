@@ -94,7 +94,13 @@ pub(super) fn validate(
             .as_deref()
             .map(|text| non_empty_path(errors, &format!("{path}.preshared_key_file"), text));
 
-        if let (Some(public_key), Some(endpoint), Some(addressing), Some(persistent_keepalive), true) = (
+        if let (
+            Some(public_key),
+            Some(endpoint),
+            Some(addressing),
+            Some(persistent_keepalive),
+            true,
+        ) = (
             public_key,
             endpoint,
             addressing,
@@ -185,7 +191,9 @@ fn endpoint(errors: &mut Errors, path: &str, peer_name: &str, text: &str) -> Opt
         None => {
             errors.add(
                 path,
-                format!("{text:?} is not host:port (e.g. 192.168.100.2:4500 or gw.example.com:4500)"),
+                format!(
+                    "{text:?} is not host:port (e.g. 192.168.100.2:4500 or gw.example.com:4500)"
+                ),
             );
             return None;
         }
@@ -196,7 +204,8 @@ fn endpoint(errors: &mut Errors, path: &str, peer_name: &str, text: &str) -> Opt
         Some(_) => {}
     }
     match text.to_socket_addrs() {
-        Ok(mut addrs) => match addrs.next() {
+        // Prefer IPv4 when a name has both: the lab and most underlays are IPv4.
+        Ok(addrs) => match first_preferring_ipv4(addrs) {
             Some(addr) => Some(PeerEndpoint {
                 text: text.to_string(),
                 addr,
@@ -216,5 +225,31 @@ fn endpoint(errors: &mut Errors, path: &str, peer_name: &str, text: &str) -> Opt
             );
             None
         }
+    }
+}
+
+fn first_preferring_ipv4(addrs: impl Iterator<Item = SocketAddr>) -> Option<SocketAddr> {
+    let mut first = None;
+    for addr in addrs {
+        if addr.is_ipv4() {
+            return Some(addr);
+        }
+        first = first.or(Some(addr));
+    }
+    first
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_is_preferred_but_ipv6_alone_is_used() {
+        let v6: SocketAddr = "[::1]:4500".parse().unwrap();
+        let v4: SocketAddr = "127.0.0.1:4500".parse().unwrap();
+        assert_eq!(first_preferring_ipv4([v6, v4].into_iter()), Some(v4));
+        assert_eq!(first_preferring_ipv4([v6].into_iter()), Some(v6));
+        assert_eq!(first_preferring_ipv4(std::iter::empty()), None);
     }
 }

@@ -118,10 +118,7 @@ pub(super) fn cidr(errors: &mut Errors, path: &str, text: &str) -> Option<Ipv4Ne
     if net.addr() != net.network() {
         errors.add(
             path,
-            format!(
-                "{net} has host bits set; did you mean {}?",
-                net.trunc()
-            ),
+            format!("{net} has host bits set; did you mean {}?", net.trunc()),
         );
         return None;
     }
@@ -129,7 +126,11 @@ pub(super) fn cidr(errors: &mut Errors, path: &str, text: &str) -> Option<Ipv4Ne
 }
 
 /// A list of CIDRs; returns each valid one with its own path.
-pub(super) fn cidr_list(errors: &mut Errors, path: &str, texts: &[String]) -> Vec<(String, Ipv4Net)> {
+pub(super) fn cidr_list(
+    errors: &mut Errors,
+    path: &str,
+    texts: &[String],
+) -> Vec<(String, Ipv4Net)> {
     texts
         .iter()
         .enumerate()
