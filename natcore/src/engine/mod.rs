@@ -12,47 +12,9 @@
 use crate::{AddressPlan, Counters, DropReason, StatsSnapshot};
 use ipnet::Ipv4Net;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// Flow idle timeouts. Defaults cite their RFCs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Timeouts {
-    /// RFC 5382 REQ-5: established TCP ≥ 2 h 4 min.
-    pub tcp_established: Duration,
-    /// RFC 5382: transitory (SYN-only, FIN seen) ≥ 4 min.
-    pub tcp_transitory: Duration,
-    /// RFC 4787 REQ-5: UDP ≥ 2 min, 5 min recommended.
-    pub udp: Duration,
-    /// RFC 5508 REQ-1: ICMP query ≥ 60 s.
-    pub icmp: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            tcp_established: Duration::from_secs(2 * 3600 + 4 * 60),
-            tcp_transitory: Duration::from_secs(4 * 60),
-            udp: Duration::from_secs(5 * 60),
-            icmp: Duration::from_secs(60),
-        }
-    }
-}
-
-/// Table limits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
-    pub max_flows: usize,
-    pub max_flows_per_source: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_flows: 1 << 20,
-            max_flows_per_source: 1 << 14,
-        }
-    }
-}
+pub use crate::nat::{Limits, Timeouts};
 
 /// Everything the engine needs besides the address plan.
 #[derive(Clone, Debug)]
