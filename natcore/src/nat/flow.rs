@@ -23,7 +23,7 @@
 use super::clock::Ticks;
 use super::key::{Inside, Outside};
 use super::timeouts::TimeoutMillis;
-use super::tuple::{FiveTuple, Protocol};
+use crate::wire::{FiveTuple, Protocol};
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};

@@ -1,7 +1,7 @@
 //! Lookup keys. The two maps are keyed by the same 5-tuple type; the
 //! newtypes keep "as seen inside" and "as seen outside" from being mixed up.
 
-use super::tuple::FiveTuple;
+use crate::wire::FiveTuple;
 use std::hash::{Hash, Hasher};
 
 /// An outbound packet's 5-tuple before translation (as read from the TUN).

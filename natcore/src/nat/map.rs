@@ -42,10 +42,6 @@ impl<K: Hash + Eq> FlowMap<K> {
         self.with(key, Arc::clone)
     }
 
-    pub(crate) fn contains(&self, key: &K) -> bool {
-        self.with(key, |_| ()).is_some()
-    }
-
     pub(crate) fn insert(&self, key: K, flow: Arc<Flow>) {
         let guard = self.inner.guard();
         self.inner.insert(key, flow, &guard);

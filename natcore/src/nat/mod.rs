@@ -8,7 +8,7 @@
 //! - [`record`]: the stable byte encoding of saved flows.
 //! - [`frag`]: the fragment table (non-first fragments follow their first).
 
-mod clock;
+pub(crate) mod clock;
 pub mod flow;
 pub mod frag;
 pub mod key;
@@ -18,7 +18,6 @@ pub mod record;
 mod registry;
 pub mod table;
 pub mod timeouts;
-mod tuple;
 
 pub use flow::{tcp_seen, tcp_state, Direction, Endpoint, FlowKind, TcpState};
 pub use key::{Inside, Outside};
@@ -26,4 +25,3 @@ pub use record::{flows_from_bytes, flows_to_bytes, FlowRecord, RecordError};
 pub use registry::{protocol_index, PROTOCOLS};
 pub use table::{FlowTable, FlowView, ImportReport, ImportSkip};
 pub use timeouts::{Limits, Timeouts};
-pub use tuple::{FiveTuple, Protocol};

@@ -5,7 +5,7 @@
 //! (RFC 4787 REQ-3: a privileged source port stays privileged; ports ≥ 1024
 //! stay ≥ 1024). Echo identifiers have no classes and use the full range.
 
-use super::tuple::Protocol;
+use crate::wire::Protocol;
 use std::net::Ipv4Addr;
 use std::ops::RangeInclusive;
 

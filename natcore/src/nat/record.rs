@@ -14,7 +14,7 @@
 //! allocation sized by a forged count), every enum byte must be known.
 
 use super::flow::{tcp_seen, Endpoint, FlowKind};
-use super::tuple::Protocol;
+use crate::wire::Protocol;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 

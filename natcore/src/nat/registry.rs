@@ -7,7 +7,7 @@ use super::clock::Ticks;
 use super::flow::{Flow, FlowKind};
 use super::ports::port_range;
 use super::timeouts::TimeoutMillis;
-use super::tuple::Protocol;
+use crate::wire::Protocol;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;

@@ -27,8 +27,8 @@ use super::ports::{egress_ip_start, port_candidates, port_range_len};
 use super::record::FlowRecord;
 use super::registry::{protocol_index, Destination, Registry, Sweep};
 use super::timeouts::{Limits, TimeoutMillis, Timeouts};
-use super::tuple::{FiveTuple, Protocol};
 use crate::stats::{Counters, TableStats};
+use crate::wire::{FiveTuple, Protocol};
 use crate::DropReason;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -435,7 +435,7 @@ impl FlowTable {
                 sweep.cursor += 1;
             }
         }
-        let finished = reg.sweep.as_ref().map_or(true, |s| s.cursor >= reg.len());
+        let finished = reg.sweep.as_ref().is_none_or(|s| s.cursor >= reg.len());
         if finished {
             let kept = reg.sweep.take().map_or(NO_DEADLINE, |s| s.earliest_kept);
             self.swept_deadline.store(kept, Relaxed);

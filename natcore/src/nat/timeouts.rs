@@ -5,7 +5,7 @@
 //! protocol and, for TCP, on the connection's state.
 
 use super::flow::TcpState;
-use super::tuple::Protocol;
+use crate::wire::Protocol;
 use std::time::Duration;
 
 /// Flow idle timeouts. The defaults are the minimums the BEHAVE RFCs require
@@ -92,12 +92,5 @@ impl TimeoutMillis {
                 TcpState::Opening | TcpState::Closing => self.tcp_transitory,
             },
         }
-    }
-
-    pub(crate) fn longest(&self) -> u64 {
-        self.tcp_established
-            .max(self.tcp_transitory)
-            .max(self.udp)
-            .max(self.icmp)
     }
 }
