@@ -1,1 +1,2 @@
 //! The gateway: a thin I/O shell around `natcore` and boringtun.
+pub mod tunnel;
