@@ -22,8 +22,8 @@ pub enum TunnelDrop {
     /// From a public key we have no peer for, or to a receiver index that is
     /// not ours (also: a peer removed while its packet was in flight).
     UnknownPeer,
-    /// A handshake message that failed: wrong key, unexpected response,
-    /// malformed timestamp.
+    /// A handshake or cookie message that failed: wrong key or pre-shared
+    /// key, unexpected response, forged cookie, malformed timestamp.
     HandshakeRejected,
     /// A replayed data counter, a counter too far behind the window, or a
     /// handshake initiation whose timestamp is not newer than the last one.
@@ -123,6 +123,18 @@ impl TunnelDrop {
             | WireGuardError::InvalidTai64nTimestamp => TunnelDrop::HandshakeRejected,
             WireGuardError::DestinationBufferTooSmall => TunnelDrop::BufferTooSmall,
             WireGuardError::LockFailed | WireGuardError::ConnectionExpired => TunnelDrop::Internal,
+        }
+    }
+}
+
+impl TunnelDrop {
+    /// Like [`from_wireguard`](TunnelDrop::from_wireguard) for handshake and
+    /// cookie messages, where a failed AEAD means a handshake that does not
+    /// fit (wrong pre-shared key, forged cookie), not a corrupted data packet.
+    pub(crate) fn from_wireguard_handshake(error: &WireGuardError) -> TunnelDrop {
+        match error {
+            WireGuardError::InvalidAeadTag => TunnelDrop::HandshakeRejected,
+            other => TunnelDrop::from_wireguard(other),
         }
     }
 }

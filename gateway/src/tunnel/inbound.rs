@@ -17,7 +17,7 @@ use boringtun::noise::{HandshakeInit, Packet, Tunn, TunnResult};
 use super::peer::{Peer, PeerState};
 use super::sink::{emit, DatagramSink};
 use super::table::PeerTable;
-use super::wire::{HANDSHAKE_INIT_LEN, WG_DATA_HEADER};
+use super::wire::{message_type, HANDSHAKE_INIT_LEN, MESSAGE_HANDSHAKE_INIT, WG_DATA_HEADER};
 use super::{PeerId, TunnelDrop, Tunnels};
 
 /// What became of one datagram.
@@ -159,6 +159,7 @@ impl Tunnels {
         // peer to its new address even if the inner packet is refused, as
         // WireGuard does.
         state.roam(from);
+        state.session_confirmed();
         match verdict {
             Ok(delivered) => {
                 self.flush_queue(&mut state, sink);
@@ -192,7 +193,14 @@ fn handle_handshake(
         .decapsulate(Some(from.ip()), datagram, &mut reply)
     {
         TunnResult::WriteToNetwork(message) => {
-            state.handshake_completed();
+            if message_type(datagram) == Some(MESSAGE_HANDSHAKE_INIT) {
+                // Our response may still be lost or refused: the handshake
+                // counts as complete once the initiator's first packet on
+                // the new session arrives.
+                state.response_sent();
+            } else {
+                state.handshake_completed();
+            }
             state.roam(from);
             let sent = emit(sink, from, message);
             // Packets boringtun queued while the handshake ran can go now.
@@ -205,7 +213,7 @@ fn handle_handshake(
             }
         }
         TunnResult::Done => Inbound::Control,
-        TunnResult::Err(error) => dropped(&mut state, TunnelDrop::from_wireguard(&error)),
+        TunnResult::Err(error) => dropped(&mut state, TunnelDrop::from_wireguard_handshake(&error)),
         TunnResult::WriteToTunnelV4(..) | TunnResult::WriteToTunnelV6(..) => {
             dropped(&mut state, TunnelDrop::Internal)
         }
@@ -223,7 +231,7 @@ fn handle_cookie_reply(peer: &Peer, from: SocketAddr, datagram: &[u8]) -> Inboun
         .decapsulate(Some(from.ip()), datagram, &mut scratch)
     {
         TunnResult::Done => Inbound::Control,
-        TunnResult::Err(error) => dropped(&mut state, TunnelDrop::from_wireguard(&error)),
+        TunnResult::Err(error) => dropped(&mut state, TunnelDrop::from_wireguard_handshake(&error)),
         _ => dropped(&mut state, TunnelDrop::Internal),
     }
 }

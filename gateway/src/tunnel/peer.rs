@@ -147,7 +147,8 @@ pub struct PeerStats {
     /// out, and count in `tx_*`, once the handshake completes; boringtun drops
     /// silently beyond 256 queued).
     pub queued_packets: u64,
-    /// Handshakes completed, as initiator or responder.
+    /// Handshakes completed: as initiator when the response arrives, as
+    /// responder when the initiator's first packet on the new session does.
     pub handshakes_completed: u64,
     /// Initiations retransmitted because the previous one went unanswered for
     /// REKEY_TIMEOUT (5 s).
@@ -225,6 +226,8 @@ pub(crate) struct PeerState {
     expired: bool,
     /// boringtun may hold queued packets that a flush should send.
     pub(crate) queue_pending: bool,
+    /// We sent a handshake response and wait for the initiator's first packet.
+    awaiting_confirmation: bool,
 }
 
 /// boringtun's `Tunn` for one peer. Every `Tunn` shares `limiter`, which
@@ -256,6 +259,7 @@ impl PeerState {
             ever_connected: false,
             expired: false,
             queue_pending: false,
+            awaiting_confirmation: false,
         }
     }
 
@@ -267,6 +271,7 @@ impl PeerState {
         self.unanswered_initiations = 0;
         self.expired = false;
         self.queue_pending = false;
+        self.awaiting_confirmation = false;
     }
 
     /// WireGuard roaming: after an authenticated packet, reply where it came from.
@@ -277,7 +282,21 @@ impl PeerState {
         }
     }
 
+    /// We answered an initiation; the handshake completes with the
+    /// initiator's first packet ([`PeerState::session_confirmed`]).
+    pub(crate) fn response_sent(&mut self) {
+        self.awaiting_confirmation = true;
+    }
+
+    /// An authenticated data packet (or keepalive) arrived.
+    pub(crate) fn session_confirmed(&mut self) {
+        if self.awaiting_confirmation {
+            self.handshake_completed();
+        }
+    }
+
     pub(crate) fn handshake_completed(&mut self) {
+        self.awaiting_confirmation = false;
         self.stats.handshakes_completed += 1;
         self.unanswered_initiations = 0;
         self.ever_connected = true;
