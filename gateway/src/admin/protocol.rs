@@ -113,6 +113,13 @@ pub fn parse_request(line: &[u8]) -> Result<Request, RequestError> {
     if text.is_empty() {
         return Err(RequestError::Empty);
     }
+    // Only an object: serde would also accept `["reload"]` for a tagged enum,
+    // and a request nobody meant to send must not reload the daemon.
+    if !text.starts_with('{') {
+        return Err(RequestError::Malformed(
+            "a request is a JSON object such as {\"command\":\"status\"}".to_string(),
+        ));
+    }
     serde_json::from_str(text).map_err(|e| RequestError::Malformed(e.to_string()))
 }
 

@@ -3,7 +3,7 @@
 //!
 //! gwctl splices them in with two lines:
 //!
-//! ```ignore
+//! ```text
 //! #[derive(clap::Subcommand)]
 //! enum Command {
 //!     // ... genkey, pubkey, completions, check-config ...
