@@ -126,7 +126,9 @@ fn rewrite_end(packet: &mut [u8], c: &Classified, end: End, addr: Ipv4Addr, port
 /// (embedded UDP checksum zero stays zero). `None` leaves a field alone.
 ///
 /// For an embedded echo the port is the identifier; if both `inner_src` and
-/// `inner_dst` are given, the destination's is written last.
+/// `inner_dst` are given, the destination's is written last. An embedded
+/// checksum cut in half by the end of the quote is left as it is: its new
+/// value cannot be derived from one byte (carries cross the bytes).
 pub fn rewrite_icmp_error(
     packet: &mut [u8],
     c: &Classified,
