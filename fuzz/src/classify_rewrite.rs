@@ -74,7 +74,10 @@ pub fn check(data: &[u8]) {
             } else {
                 (tuple.dst, tuple.dst_port)
             };
-            assert!(rewrite(&mut bytes, &after, src, old), "reverse rewrite refused");
+            assert!(
+                rewrite(&mut bytes, &after, src, old),
+                "reverse rewrite refused"
+            );
         }
         PacketKind::IcmpError {
             outer_src,
@@ -96,7 +99,11 @@ pub fn check(data: &[u8]) {
             ));
             check_checksums(valid_before, &bytes);
             if let Some(before) = quote_sum_before {
-                assert_eq!(Some(before), quoted_l4_sum(&bytes), "quoted L4 checksum off");
+                assert_eq!(
+                    Some(before),
+                    quoted_l4_sum(&bytes),
+                    "quoted L4 checksum off"
+                );
             }
             let after = classify(&bytes).expect("rewritten ICMP error no longer classifies");
             let mut expected = inner;
@@ -132,7 +139,10 @@ pub fn check(data: &[u8]) {
             let (addr, _) = endpoint(params, 0);
             assert!(rewrite(&mut bytes, &c, to_src, (addr, 0)));
             check_checksums(valid_before, &bytes);
-            assert_eq!(bytes[packet_header_len(packet)..], packet[packet_header_len(packet)..]);
+            assert_eq!(
+                bytes[packet_header_len(packet)..],
+                packet[packet_header_len(packet)..]
+            );
             let after = classify(&bytes).expect("rewritten fragment no longer classifies");
             let old = if to_src { src } else { dst };
             assert!(rewrite(&mut bytes, &after, to_src, (old, 0)));
@@ -180,7 +190,11 @@ fn with_end(mut tuple: FiveTuple, src: bool, (addr, port): (Ipv4Addr, u16)) -> F
 
 fn check_checksums(valid_before: bool, bytes: &[u8]) {
     if valid_before {
-        assert!(all_checksums_valid(bytes), "checksums broken: {}", hex(bytes));
+        assert!(
+            all_checksums_valid(bytes),
+            "checksums broken: {}",
+            hex(bytes)
+        );
     }
 }
 

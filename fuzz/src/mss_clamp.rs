@@ -77,7 +77,10 @@ pub fn check(data: &[u8]) {
     if let Some(check_at) = tcp_checksum_at(&packet, &c) {
         expected_packet[check_at..check_at + 2].copy_from_slice(&clamped[check_at..check_at + 2]);
         if !lowered {
-            assert_eq!(clamped[check_at..check_at + 2], packet[check_at..check_at + 2]);
+            assert_eq!(
+                clamped[check_at..check_at + 2],
+                packet[check_at..check_at + 2]
+            );
         }
     }
     assert_eq!(clamped, expected_packet);
@@ -94,8 +97,15 @@ fn tcp_checksum_at(packet: &[u8], c: &natcore::wire::Classified) -> Option<usize
 }
 
 /// Independent of natcore's parser: where MSS values must be lowered.
-fn expected_mss_writes(packet: &[u8], c: &natcore::wire::Classified, max_mss: u16) -> Vec<(usize, u16)> {
-    let PacketKind::Flow { tuple, tcp_flags, .. } = c.kind else {
+fn expected_mss_writes(
+    packet: &[u8],
+    c: &natcore::wire::Classified,
+    max_mss: u16,
+) -> Vec<(usize, u16)> {
+    let PacketKind::Flow {
+        tuple, tcp_flags, ..
+    } = c.kind
+    else {
         return vec![];
     };
     if tuple.protocol != Protocol::Tcp || tcp_flags & SYN == 0 {

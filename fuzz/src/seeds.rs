@@ -42,7 +42,10 @@ pub fn all() -> Vec<(&'static str, String, Vec<u8>)> {
             &[1, 8, 10, 0, 0, 0x12, 0x34, 0, 0, 0, 0, 2, 4, 0x05, 0xb4],
         ),
         ("sack_nop_mss", &[4, 2, 1, 2, 4, 0x23, 0x28]),
-        ("unknown_kind_mss", &[254, 6, 0xf9, 0x89, 0, 0, 2, 4, 0xff, 0xff]),
+        (
+            "unknown_kind_mss",
+            &[254, 6, 0xf9, 0x89, 0, 0, 2, 4, 0xff, 0xff],
+        ),
         ("malformed_mss_len_3", &[2, 3, 0x05, 1, 1, 1, 1, 1]),
     ];
     for (name, options) in option_lists {

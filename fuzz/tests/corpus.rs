@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 fn corpus_dir(target: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus").join(target)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus")
+        .join(target)
 }
 
 #[test]
@@ -16,8 +18,9 @@ fn seed_files_match_the_factories() {
             std::fs::create_dir_all(corpus_dir(target)).unwrap();
             std::fs::write(&path, &input).unwrap();
         } else {
-            let committed = std::fs::read(&path)
-                .unwrap_or_else(|e| panic!("{}: {e} (NATCORE_WRITE_SEEDS=1 writes it)", path.display()));
+            let committed = std::fs::read(&path).unwrap_or_else(|e| {
+                panic!("{}: {e} (NATCORE_WRITE_SEEDS=1 writes it)", path.display())
+            });
             assert_eq!(committed, input, "{} is stale", path.display());
         }
     }

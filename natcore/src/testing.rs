@@ -326,20 +326,32 @@ pub fn sample_packets() -> Vec<(&'static str, Vec<u8>)> {
                 b"",
             ),
         ),
-        ("tcp_data_ip_options", with_ip_options(&data, &[0x94, 4, 0, 0])),
+        (
+            "tcp_data_ip_options",
+            with_ip_options(&data, &[0x94, 4, 0, 0]),
+        ),
         ("udp_dns", dns.clone()),
         (
             "udp_no_checksum",
             udp_packet_without_checksum((pod, 40001), (remote, 4789), b"vxlan"),
         ),
         ("icmp_echo_request", ping.clone()),
-        ("icmp_echo_reply", icmp_echo(remote, egress, false, 0xF00D, 1, b"abcdefgh")),
-        ("icmp_port_unreachable_udp", icmp_error(remote, egress, 3, 3, 0, &dns)),
+        (
+            "icmp_echo_reply",
+            icmp_echo(remote, egress, false, 0xF00D, 1, b"abcdefgh"),
+        ),
+        (
+            "icmp_port_unreachable_udp",
+            icmp_error(remote, egress, 3, 3, 0, &dns),
+        ),
         (
             "icmp_frag_needed_tcp_full_header",
             icmp_error_quoting(router, egress, 3, 4, 1400, &data, 20),
         ),
-        ("icmp_time_exceeded_echo", icmp_error(router, egress, 11, 0, 0, &ping)),
+        (
+            "icmp_time_exceeded_echo",
+            icmp_error(router, egress, 11, 0, 0, &ping),
+        ),
         ("udp_later_fragment", later_fragment),
     ]
 }

@@ -85,5 +85,8 @@ fn hot_path_does_not_allocate() {
     assert_eq!(translated, 12 + 9 + 2 + 6);
     // The counter does count.
     let boxed = std::hint::black_box(Box::new(after));
-    assert!(allocations() > after, "counting allocator saw nothing ({boxed})");
+    assert!(
+        allocations() > after,
+        "counting allocator saw nothing ({boxed})"
+    );
 }
