@@ -64,6 +64,13 @@ pub struct EngineConfig {
     pub limits: Limits,
 }
 
+/// Where remote traffic may go: swapped as a whole on reload.
+#[derive(Debug)]
+struct Routing {
+    remote_global_blocks: Vec<Ipv4Net>,
+    routed_cidrs: Vec<Ipv4Net>,
+}
+
 /// What to do with a packet that was not dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -83,6 +90,9 @@ pub enum Verdict {
 /// [`Engine::poll_timeout`]. `now` must come from one monotonic clock.
 pub struct Engine {
     config: EngineConfig,
+    /// Peers' blocks and routed CIDRs, replaceable on reload (peers added or
+    /// removed) without touching established flows.
+    routing: ArcSwap<Routing>,
     plan: ArcSwap<AddressPlan>,
     table: FlowTable,
     frags: FragTable,
@@ -96,10 +106,25 @@ impl Engine {
             frags: FragTable::new(),
             plan: ArcSwap::new(plan),
             totals: SharedTotals::default(),
+            routing: ArcSwap::from_pointee(Routing {
+                remote_global_blocks: config.remote_global_blocks.clone(),
+                routed_cidrs: config.routed_cidrs.clone(),
+            }),
             config,
         }
     }
 
+    /// Replaces the peers' global blocks and routed CIDRs (a config reload
+    /// that added or removed peers). Flows already established keep working.
+    pub fn set_routing(&self, remote_global_blocks: Vec<Ipv4Net>, routed_cidrs: Vec<Ipv4Net>) {
+        self.routing.store(Arc::new(Routing {
+            remote_global_blocks,
+            routed_cidrs,
+        }));
+    }
+
+    /// The settings the engine was created with (routing as of creation:
+    /// see [`Engine::set_routing`]).
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }
@@ -175,11 +200,11 @@ impl Engine {
     }
 
     fn is_routed(&self, ip: Ipv4Addr) -> bool {
-        contains(&self.config.routed_cidrs, ip)
+        contains(&self.routing.load().routed_cidrs, ip)
     }
 
     fn is_remote_global(&self, ip: Ipv4Addr) -> bool {
-        contains(&self.config.remote_global_blocks, ip)
+        contains(&self.routing.load().remote_global_blocks, ip)
     }
 }
 

@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# End-to-end checks of the two-cluster lab built by `deploy/lab/lab up`: cross-cluster TCP,
+# UDP and ICMP through both gateways in both directions, the global source IP the server
+# sees, 20 MiB transfers both ways, the MSS clamp, and that nothing unexported is reachable
+# (with the gateways' drop counters). Prints PASS/FAIL lines; exits non-zero on any failure.
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=tests/netns/lib.sh
+source "$here/lib.sh"
+
+readonly BULK_BYTES=$((20 * 1024 * 1024)) # 20 MiB
+readonly BULK_TIMEOUT_SECONDS=120
+readonly CAPTURE_TIMEOUT_SECONDS=10
+readonly PINGS=3
+
+[[ $EUID -eq 0 ]] || { echo "FAIL needs root (network namespaces)"; exit 1; }
+require_lab full
+
+work=$(mktemp -d /tmp/gwlab-e2e.XXXXXX)
+capture_pids=()
+cleanup() {
+    local pid
+    for pid in "${capture_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+section "topology (tests/netns/lab_topology.sh)"
+if "$here/lab_topology.sh" | sed 's/^/    /'; then pass "topology checks"; else fail "topology checks (see the lines above)"; fi
+
+# --- client cluster X reaches server cluster Y's export ------------------------------------
+
+check_direction() {
+    local x=$1 y=$2 target pool answer seen got
+    target=$(ingress_ip "$y" "$(export_of "$y")")
+    pool=$(pool_of "$x")
+    section "cluster-$x pod -> cluster-$y $(export_of "$y") at $target (cluster-$x egress pool: $pool)"
+
+    answer=$(in_pod "$x" curl -sS --max-time 5 "http://$target:$ECHO_PORT/" 2>&1)
+    seen=$(sed -n 's/.*you are \([0-9.]*\):[0-9]*$/\1/p' <<<"$answer")
+    if [[ $answer == "hello from cluster-$y; you are "* ]] && in_list "$seen" "$pool"; then
+        pass "tcp $x->$y: $answer (a global egress IP of cluster-$x)"
+    elif [[ $answer == "hello from cluster-$y; you are "* ]]; then
+        fail "tcp $x->$y: server saw $seen, not one of cluster-$x's global egress IPs ($pool)"
+    else
+        fail "tcp $x->$y: curl http://$target:$ECHO_PORT/ from cluster-$x-pod1 -> $answer"
+    fi
+
+    answer=$(udp_echo "cluster-$x-pod1" "$target" "$ECHO_PORT" "udp-from-$x" 2>&1)
+    seen=$(sed -n 's/.* saw \([0-9.]*\):[0-9]*: .*/\1/p' <<<"$answer")
+    if [[ $answer == "$target:$ECHO_PORT cluster-$y saw "*": udp-from-$x" ]] && in_list "$seen" "$pool"; then
+        pass "udp $x->$y: reply from $target:$ECHO_PORT, server saw $seen (a global egress IP of cluster-$x)"
+    else
+        fail "udp $x->$y: want a reply from $target:$ECHO_PORT naming one of $pool; got: $answer"
+    fi
+
+    got=$(ping_received in_pod "$x" ping -c "$PINGS" -i 0.2 -W 2 "$target")
+    if [[ $got == "$PINGS" ]]; then pass "icmp $x->$y: $PINGS/$PINGS echo replies from $target"
+    else fail "icmp $x->$y: $got/$PINGS echo replies from $target"; fi
+
+    check_bulk "$x" "$y" "$target"
+}
+
+check_bulk() {
+    local x=$1 y=$2 target=$3 file want got size
+    file="$work/get-$x$y"
+    want=$(expected_bytes_sha256 "$BULK_BYTES")
+    size=$(in_pod "$x" curl -sS --max-time "$BULK_TIMEOUT_SECONDS" -o "$file" -w '%{size_download}' \
+        "http://$target:$ECHO_PORT/bytes?n=$BULK_BYTES" 2>&1)
+    got=$(sha256sum "$file" 2>/dev/null | cut -d' ' -f1)
+    if [[ $got == "$want" ]]; then
+        pass "bulk $y->$x: GET /bytes?n=$BULK_BYTES arrived intact (sha256 $got)"
+    else
+        fail "bulk $y->$x: GET /bytes?n=$BULK_BYTES: got $size bytes with sha256 ${got:-none}, want $want"
+    fi
+
+    file="$work/post-$x$y"
+    head -c "$BULK_BYTES" /dev/urandom >"$file"
+    want=$(sha256sum "$file" | cut -d' ' -f1)
+    # Expect: the server speaks HTTP/1.0 and never sends 100-continue.
+    got=$(in_pod "$x" curl -sS --max-time "$BULK_TIMEOUT_SECONDS" -H 'Expect:' \
+        -H 'Content-Type: application/octet-stream' --data-binary "@$file" \
+        "http://$target:$ECHO_PORT/sha256" 2>&1)
+    if [[ $got == "$want" ]]; then
+        pass "bulk $x->$y: POST /sha256 of $BULK_BYTES random bytes arrived intact (sha256 $got)"
+    else
+        fail "bulk $x->$y: POST /sha256 of $BULK_BYTES bytes: server says '$got', want $want"
+    fi
+    rm -f "$work/get-$x$y" "$file"
+}
+
+check_direction a b
+check_direction b a
+
+# --- MSS clamp -----------------------------------------------------------------------------
+
+# start_capture NAME X FILTER: one SYN matching FILTER on cluster-X-pod1's eth0, into $work/NAME.
+start_capture() {
+    local name=$1 x=$2 filter=$3
+    timeout "$CAPTURE_TIMEOUT_SECONDS" ip netns exec "cluster-$x-pod1" \
+        tcpdump -i eth0 -c 1 -l -nn -v "$filter" >"$work/$name.out" 2>"$work/$name.err" &
+    capture_pids+=($!)
+}
+
+wait_listening() {
+    local name deadline=$((SECONDS + 5))
+    for name in "$@"; do
+        until grep -q 'listening on' "$work/$name.err" 2>/dev/null; do
+            ((SECONDS < deadline)) || return 1
+            sleep 0.1
+        done
+    done
+}
+
+check_mss() {
+    local x=$1 y=$2 target sent arrived limit=$((TUNNEL_MTU - TCP_IP_HEADERS))
+    target=$(ingress_ip "$y" "$(export_of "$y")")
+    section "MSS clamp: a SYN from cluster-$x-pod1 to $target:$ECHO_PORT"
+    # A path MTU the pod learned during the bulk transfers (ICMP frag-needed from its gateway)
+    # would make it send a small MSS itself and hide the clamp: forget it.
+    ip -n "cluster-$x-pod1" route flush cache
+    capture_pids=()
+    start_capture "syn-sent-$x" "$x" "tcp[tcpflags] & tcp-syn != 0 and dst host $target and tcp dst port $ECHO_PORT"
+    start_capture "syn-arrived-$y" "$y" "tcp[tcpflags] & tcp-syn != 0 and tcp dst port $ECHO_PORT"
+    if ! wait_listening "syn-sent-$x" "syn-arrived-$y"; then
+        fail "mss $x->$y: tcpdump did not start: $(cat "$work/syn-sent-$x.err" "$work/syn-arrived-$y.err" | tr '\n' ' ')"
+        return
+    fi
+    in_pod "$x" curl -sS --max-time 5 -o /dev/null "http://$target:$ECHO_PORT/" 2>/dev/null
+    wait "${capture_pids[@]}" 2>/dev/null
+    capture_pids=()
+    sent=$(grep -o 'mss [0-9]*' "$work/syn-sent-$x.out" | head -n1 | cut -d' ' -f2)
+    arrived=$(grep -o 'mss [0-9]*' "$work/syn-arrived-$y.out" | head -n1 | cut -d' ' -f2)
+    # If the pod already sent a small MSS the clamp would go unnoticed: check the premise.
+    if [[ $sent == $((LINK_MTU - TCP_IP_HEADERS)) ]]; then
+        pass "mss $x->$y: cluster-$x-pod1 sends MSS $sent (pod MTU $LINK_MTU)"
+    else
+        fail "mss $x->$y: cluster-$x-pod1's SYN should carry MSS $((LINK_MTU - TCP_IP_HEADERS)), captured: '${sent:-no SYN}' $(head -c 300 "$work/syn-sent-$x.out")"
+    fi
+    if [[ -n $arrived ]] && ((arrived <= limit)); then
+        pass "mss $x->$y: the SYN reaches cluster-$y-pod1 with MSS $arrived (<= $limit = tunnel MTU $TUNNEL_MTU - $TCP_IP_HEADERS)"
+    else
+        fail "mss $x->$y: the SYN should reach cluster-$y-pod1 with MSS <= $limit, captured: '${arrived:-no SYN within ${CAPTURE_TIMEOUT_SECONDS}s}' $(head -c 300 "$work/syn-arrived-$y.out")"
+    fi
+}
+
+check_mss a b
+check_mss b a
+
+# --- what must stay unreachable --------------------------------------------------------------
+
+# check_dropped LABEL X BEFORE MIN REASONS: cluster-X's drop counters for REASONS grew by MIN.
+check_dropped() {
+    local label=$1 x=$2 before=$3 min=$4 reasons=$5 after
+    # shellcheck disable=SC2086 # $reasons is a list of words on purpose
+    if ! drops_total after "$x" $reasons; then
+        fail "$label: cluster-$x counts the drops as gateway_packets_dropped_total{reason=~\"${reasons// /|}\"}: $METRIC_ERROR"
+    elif ((after - before >= min)); then
+        pass "$label: cluster-$x counted $((after - before)) drops (reason ${reasons// / or })"
+    else
+        fail "$label: cluster-$x's gateway_packets_dropped_total{reason=~\"${reasons// /|}\"} grew by $((after - before)) ($before -> $after), want >= $min"
+    fi
+}
+
+section "not exported: a global IP in cluster-b's block that no export holds"
+unexported=""
+for last in $(seq 200 250); do
+    grep -qw "243.0.0.$last" "$(state_file b)" || { unexported=243.0.0.$last; break; }
+done
+before=0
+drops_total before b not_exported
+got=$(ping_received in_pod a ping -c "$PINGS" -i 0.2 -W 1 "$unexported")
+if [[ $got == 0 ]]; then pass "cluster-a-pod1 gets no reply from unexported $unexported"
+else fail "cluster-a-pod1 got $got echo replies from $unexported, which no export holds"; fi
+if answer=$(in_pod a curl -sS --max-time 3 "http://$unexported:$ECHO_PORT/" 2>&1); then
+    fail "cluster-a-pod1 connected to unexported $unexported:$ECHO_PORT: $answer"
+else pass "cluster-a-pod1 cannot connect to unexported $unexported:$ECHO_PORT"; fi
+got=$(ping_received in_gw a ping -c "$PINGS" -i 0.2 -W 1 "$unexported")
+if [[ $got == 0 ]]; then pass "cluster-a-gw gets no reply from unexported $unexported"
+else fail "cluster-a-gw got $got echo replies from $unexported"; fi
+check_dropped "not exported" b "$before" "$PINGS" not_exported
+
+section "egress-only: cluster-b's egress pool IP accepts no new connections"
+b_egress=$(pool_of b | cut -d' ' -f1)
+drops_total before b no_flow
+got=$(ping_received in_pod a ping -c "$PINGS" -i 0.2 -W 1 "$b_egress")
+if [[ $got == 0 ]]; then pass "cluster-a-pod1 gets no reply from cluster-b's egress IP $b_egress"
+else fail "cluster-a-pod1 got $got echo replies from cluster-b's egress IP $b_egress"; fi
+check_dropped "egress-only" b "$before" "$PINGS" no_flow
+
+# Both clusters use 10.244.0.0/16, so a raw remote pod IP is only meaningful once it is in
+# the tunnel: push it into cluster-a's TUN (ping -I binds the device, bypassing the routes)
+# and check the gateways refuse it — cluster-a's as unroutable (or, since the gateway node's
+# own 242.0.0.1 is not a local pod source, as not_local_source), or cluster-b's as not ours.
+section "raw pod IP: $POD_IP sent into cluster-a's tunnel device"
+before_a=0 before_b=0 after_a=0 after_b=0
+drops_total before_a a no_route not_local_source
+drops_total before_b b not_ours
+got=$(ping_received in_gw a ping -I gw0 -c "$PINGS" -i 0.2 -W 1 "$POD_IP")
+if [[ $got == 0 ]]; then pass "cluster-a-gw gets no reply from raw pod IP $POD_IP through gw0"
+else fail "cluster-a-gw got $got echo replies from raw pod IP $POD_IP through gw0: the tunnel forwards raw pod IPs"; fi
+if ! drops_total after_a a no_route not_local_source || ! drops_total after_b b not_ours; then
+    fail "raw pod IP: the gateways count the drops (cluster-a no_route|not_local_source, cluster-b not_ours): $METRIC_ERROR"
+elif (((after_a - before_a) + (after_b - before_b) >= PINGS)); then
+    pass "raw pod IP: counted $((after_a - before_a)) drops in cluster-a (no_route|not_local_source), $((after_b - before_b)) in cluster-b (not_ours)"
+else
+    fail "raw pod IP: $PINGS packets sent but only $((after_a - before_a)) drops counted in cluster-a (no_route|not_local_source) and $((after_b - before_b)) in cluster-b (not_ours)"
+fi
+
+finish
