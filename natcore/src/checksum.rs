@@ -227,6 +227,54 @@ mod tests {
         assert_eq!(udp_field(0x1234), 0x1234);
     }
 
+    proptest::proptest! {
+        /// (4) RFC 1624 eqn. 3 at any offset, odd or even, gives exactly
+        /// what a full RFC 1071 recomputation gives (which is never 0xFFFF
+        /// unless the data is all zero, where both zeros verify).
+        #[test]
+        fn incremental_update_equals_full_recompute(
+            mut data in proptest::collection::vec(proptest::prelude::any::<u8>(), 2..200),
+            at in proptest::prelude::any::<usize>(),
+            new in proptest::prelude::any::<u16>(),
+            new_wide in proptest::prelude::any::<u32>(),
+        ) {
+            let at = at % (data.len() - 1);
+            let check = fold(ones_complement_sum(&data, 0));
+            let old = u16::from_be_bytes([data[at], data[at + 1]]);
+            data[at..at + 2].copy_from_slice(&new.to_be_bytes());
+            let full = fold(ones_complement_sum(&data, 0));
+            let incremental = update_u16_at(check, at, old, new);
+            if data.iter().any(|&b| b != 0) {
+                proptest::prop_assert_eq!(incremental, full);
+            } else {
+                proptest::prop_assert!(incremental == 0 || incremental == 0xFFFF);
+            }
+
+            // An aligned 32-bit field, like an IPv4 address.
+            let at = (at & !1).min(data.len().saturating_sub(4) & !1);
+            if data.len() >= at + 4 {
+                let check = fold(ones_complement_sum(&data, 0));
+                let old = u32::from_be_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]);
+                data[at..at + 4].copy_from_slice(&new_wide.to_be_bytes());
+                let full = fold(ones_complement_sum(&data, 0));
+                if data.iter().any(|&b| b != 0) {
+                    proptest::prop_assert_eq!(update_u32(check, old, new_wide), full);
+                }
+            }
+        }
+
+        /// Chunked sums (even chunks) equal the one-shot sum.
+        #[test]
+        fn chunked_sum_equals_whole(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            split in proptest::prelude::any::<usize>(),
+        ) {
+            let split = (split % (data.len() + 1)) & !1;
+            let chunked = ones_complement_sum(&data[split..], ones_complement_sum(&data[..split], 0));
+            proptest::prop_assert_eq!(fold(chunked), fold(ones_complement_sum(&data, 0)));
+        }
+    }
+
     #[test]
     fn odd_offset_update_matches_full_recompute() {
         let mut data = [0x11u8, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88];

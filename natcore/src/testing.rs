@@ -276,3 +276,82 @@ pub mod tcp_options {
         3, 3, 7, // window scale 7
     ];
 }
+
+/// True if `a` and `b` are equal except for 16-bit words (at even offsets)
+/// where one holds 0x0000 and the other 0xFFFF: the two one's complement
+/// zeros, which verify alike. RFC 1624 eqn. 3 yields 0x0000 where a full
+/// computation over all-zero data (an ICMP echo reply with identifier,
+/// sequence and payload all zero) yields 0xFFFF; no other field can differ.
+pub fn equal_up_to_checksum_zero(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && a.chunks(2).zip(b.chunks(2)).all(|(x, y)| {
+            x == y || matches!((x, y), ([0, 0], [0xFF, 0xFF]) | ([0xFF, 0xFF], [0, 0]))
+        })
+}
+
+/// A handful of realistic packets, one per shape the NAT handles, for fuzz
+/// seed corpora and benches.
+pub fn sample_packets() -> Vec<(&'static str, Vec<u8>)> {
+    let pod = Ipv4Addr::new(10, 244, 1, 5);
+    let egress = Ipv4Addr::new(242, 0, 0, 7);
+    let remote = Ipv4Addr::new(243, 0, 255, 254);
+    let router = Ipv4Addr::new(192, 0, 2, 1);
+    let syn = tcp_packet(
+        (pod, 40000),
+        (remote, 443),
+        tcp_flags::SYN,
+        &tcp_options::LINUX_SYN,
+        b"",
+    );
+    let data = tcp_packet(
+        (egress, 61000),
+        (remote, 443),
+        tcp_flags::PSH | tcp_flags::ACK,
+        &[],
+        &[b'x'; 64],
+    );
+    let dns = udp_packet((egress, 61001), (remote, 53), b"\x12\x34\x01\x00\x00\x01");
+    let ping = icmp_echo(egress, remote, true, 0xF00D, 1, b"abcdefgh");
+    let mut later_fragment = udp_packet((pod, 40002), (remote, 9000), &[7; 48]);
+    set_fragment(&mut later_fragment, true, 185);
+    vec![
+        ("tcp_syn_linux", syn.clone()),
+        (
+            "tcp_synack_nop_mss",
+            tcp_packet(
+                (remote, 443),
+                (pod, 40000),
+                tcp_flags::SYN | tcp_flags::ACK,
+                &[1, 2, 4, 0x05, 0xb4, 4, 2, 1, 3, 3, 7],
+                b"",
+            ),
+        ),
+        (
+            "tcp_data_ip_options",
+            with_ip_options(&data, &[0x94, 4, 0, 0]),
+        ),
+        ("udp_dns", dns.clone()),
+        (
+            "udp_no_checksum",
+            udp_packet_without_checksum((pod, 40001), (remote, 4789), b"vxlan"),
+        ),
+        ("icmp_echo_request", ping.clone()),
+        (
+            "icmp_echo_reply",
+            icmp_echo(remote, egress, false, 0xF00D, 1, b"abcdefgh"),
+        ),
+        (
+            "icmp_port_unreachable_udp",
+            icmp_error(remote, egress, 3, 3, 0, &dns),
+        ),
+        (
+            "icmp_frag_needed_tcp_full_header",
+            icmp_error_quoting(router, egress, 3, 4, 1400, &data, 20),
+        ),
+        (
+            "icmp_time_exceeded_echo",
+            icmp_error(router, egress, 11, 0, 0, &ping),
+        ),
+        ("udp_later_fragment", later_fragment),
+    ]
+}

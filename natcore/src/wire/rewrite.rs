@@ -126,7 +126,9 @@ fn rewrite_end(packet: &mut [u8], c: &Classified, end: End, addr: Ipv4Addr, port
 /// (embedded UDP checksum zero stays zero). `None` leaves a field alone.
 ///
 /// For an embedded echo the port is the identifier; if both `inner_src` and
-/// `inner_dst` are given, the destination's is written last.
+/// `inner_dst` are given, the destination's is written last. An embedded
+/// checksum cut in half by the end of the quote is left as it is: its new
+/// value cannot be derived from one byte (carries cross the bytes).
 pub fn rewrite_icmp_error(
     packet: &mut [u8],
     c: &Classified,
@@ -163,11 +165,14 @@ pub fn rewrite_icmp_error(
         l4_at: field::ICMP_HEADER_LEN + inner_header_len,
         protocol: inner_tuple.protocol,
     };
+    // Every offset `Quote::rewrite` touches was bounds-checked by
+    // classify_quote, so its `None` (nothing written past a missing word) is
+    // unreachable here; an absent TCP checksum is not a failure.
     if let Some((addr, port)) = inner_src {
-        quote.rewrite(End::Src, addr, port);
+        let _ = quote.rewrite(End::Src, addr, port);
     }
     if let Some((addr, port)) = inner_dst {
-        quote.rewrite(End::Dst, addr, port);
+        let _ = quote.rewrite(End::Dst, addr, port);
     }
     // ICMP has no pseudo-header: the outer addresses only touch the IP checksum.
     if let Some(addr) = outer_src {

@@ -2,6 +2,7 @@
 
 mod classify;
 mod golden;
+mod properties;
 
 use super::*;
 use crate::testing::{self, all_checksums_valid, tcp_flags};
@@ -102,4 +103,38 @@ fn ipv6_is_refused() {
     let mut packet = [0u8; 40];
     packet[0] = 0x60;
     assert_eq!(classify(&packet), Err(DropReason::Ipv6));
+}
+
+#[test]
+fn icmp_error_quote_cutting_tcp_checksum() {
+    // The quote ends after the first byte of the embedded TCP checksum: that
+    // byte cannot be updated without the other (carries cross bytes), so it
+    // stays as it was, and every checksum that is whole stays valid.
+    let offending = testing::tcp_packet((EGRESS, 61000), (REMOTE, 443), tcp_flags::ACK, &[], b"x");
+    let original = testing::icmp_error_quoting(ROUTER, EGRESS, 3, 4, 1400, &offending, 17);
+    let mut packet = original.clone();
+    let c = classify(&packet).unwrap();
+    assert!(rewrite_icmp_error(
+        &mut packet,
+        &c,
+        None,
+        Some(POD),
+        Some((POD, 40000)),
+        None
+    ));
+    assert!(all_checksums_valid(&packet));
+    let half_checksum = 20 + 8 + 20 + 16;
+    assert_eq!(packet.len(), half_checksum + 1);
+    assert_eq!(packet[half_checksum], original[half_checksum]);
+    assert_eq!(&packet[28 + 12..28 + 16], &POD.octets());
+    let c = classify(&packet).unwrap();
+    assert!(rewrite_icmp_error(
+        &mut packet,
+        &c,
+        None,
+        Some(EGRESS),
+        Some((EGRESS, 61000)),
+        None
+    ));
+    assert_eq!(packet, original);
 }
