@@ -6,8 +6,9 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// Milliseconds on the table's own scale (see [`Clock`]).
-pub(crate) type Ticks = u64;
+/// Milliseconds on a flow table's own scale: [`crate::nat::FlowTable::ticks`]
+/// converts an `Instant`.
+pub type Ticks = u64;
 
 /// Offset of the epoch on the tick scale. Instants up to this long *before*
 /// the first one seen still map without saturating, and "last seen" times

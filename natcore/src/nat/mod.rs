@@ -19,6 +19,7 @@ mod registry;
 pub mod table;
 pub mod timeouts;
 
+pub use clock::Ticks;
 pub use flow::{tcp_seen, tcp_state, Direction, Endpoint, FlowKind, TcpState};
 pub use key::{Inside, Outside};
 pub use record::{flows_from_bytes, flows_to_bytes, FlowRecord, RecordError};

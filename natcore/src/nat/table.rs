@@ -126,8 +126,9 @@ impl FlowTable {
         self.limits
     }
 
-    /// Converts the caller's clock to table ticks (ms).
-    pub(crate) fn ticks(&self, now: Instant) -> Ticks {
+    /// Converts the caller's clock to table ticks (ms since the first `now`
+    /// this table saw, offset so that earlier instants stay representable).
+    pub fn ticks(&self, now: Instant) -> Ticks {
         self.clock.ticks(now)
     }
 
