@@ -1,1 +1,10 @@
 //! The gateway: a thin I/O shell around `natcore` and boringtun.
+
+pub mod config;
+pub mod daemon;
+pub mod health;
+pub mod io;
+pub mod keys;
+pub mod state;
+pub mod status;
+pub mod tunnel;

@@ -54,10 +54,11 @@ impl AddressPlan {
     /// pod selector (a /32 group) > headless pod > namespace group (longest
     /// prefix) > cluster pool. Empty when the source has none.
     pub fn egress_ips_for(&self, src: Ipv4Addr) -> &[Ipv4Addr] {
-        let pod_selector = self
-            .groups
-            .iter()
-            .find(|g| g.sources.iter().any(|n| n.prefix_len() == 32 && n.addr() == src));
+        let pod_selector = self.groups.iter().find(|g| {
+            g.sources
+                .iter()
+                .any(|n| n.prefix_len() == 32 && n.addr() == src)
+        });
         if let Some(g) = pod_selector {
             return &g.ips;
         }

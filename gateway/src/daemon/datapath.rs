@@ -1,0 +1,265 @@
+//! The data path: run-to-completion batches, one per loop turn.
+//!
+//! ```text
+//! outbound (tun-rx):  TUN read (superpacket split) ─▶ own source? ─▶ Engine::handle_outbound
+//!                     ─▶ Tunnels::encapsulate_routed (peer lock once per run) ─▶ sendmmsg
+//! inbound (udp-rx):   recvmmsg ─▶ Tunnels::handle_datagram (index, decrypt, source check)
+//!                     ─▶ own address? ─▶ Engine::handle_inbound ─▶ TUN write (GRO-coalesced)
+//! ```
+//!
+//! Buffers are allocated once per worker; `now` is read once per batch; NAT
+//! and tunnel counters are per worker and flushed once per batch.
+
+use crate::health::parse_probe_reply;
+use crate::io::tun::HEADROOM;
+use crate::io::udp::SendBatch;
+use crate::tunnel::{DatagramSink, Inbound, TunnelDropCounts, Tunnels};
+use natcore::{Counters, Engine, Verdict};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use super::probes::HealthState;
+
+/// Largest IP packet the TUN hands us after splitting, and the largest inner
+/// packet a datagram can carry.
+pub const MAX_PACKET: usize = 65_535;
+/// Datagram slots per send batch: a full read batch plus handshake traffic.
+pub const SEND_SLOTS: usize = 256;
+/// WireGuard data overhead: 16 header + 16 tag.
+const WG_OVERHEAD: usize = 16 + 16;
+
+/// What the workers share.
+pub struct Shared {
+    pub engine: Arc<Engine>,
+    pub tunnels: Arc<Tunnels>,
+    /// Our own global address (TUN address, health-probe target).
+    pub gateway_ip: Ipv4Addr,
+    pub health: Arc<Mutex<HealthState>>,
+    /// Tunnel drops summed from every worker, flushed once per batch.
+    pub tunnel_drops: Mutex<TunnelDropCounts>,
+}
+
+impl DatagramSink for SendBatch {
+    fn buffer(&mut self) -> &mut [u8] {
+        self.next_buffer().unwrap_or(&mut [])
+    }
+
+    fn commit(&mut self, dst: SocketAddr, len: usize) {
+        // An IPv6 endpoint cannot be reached from our IPv4 socket: the
+        // datagram is dropped here (the peer shows no handshake).
+        let _ = SendBatch::commit(self, len, dst);
+    }
+}
+
+/// Something packets can be written to (the TUN, or a test fake).
+pub trait PacketOut {
+    /// Writes packets, each at `HEADROOM` within its buffer whose length
+    /// marks the packet's end.
+    fn write_batch(&mut self, bufs: &mut [Vec<u8>]);
+    /// Writes one packet (slow path).
+    fn write_one(&mut self, packet: &[u8]);
+}
+
+/// Something datagrams can be sent through (the UDP socket, or a test fake).
+pub trait DatagramOut {
+    fn send_batch(&mut self, batch: &mut SendBatch);
+}
+
+/// Per-thread state of the outbound path.
+pub struct OutboundWorker {
+    counters: Counters,
+    drops: TunnelDropCounts,
+    reply: Vec<u8>,
+    send: SendBatch,
+    /// (buffer index, packet length) of packets to encrypt.
+    forward: Vec<(usize, usize)>,
+}
+
+impl OutboundWorker {
+    pub fn new(datagram_capacity: usize) -> Self {
+        OutboundWorker {
+            counters: Counters::default(),
+            drops: TunnelDropCounts::default(),
+            reply: vec![0; 1500],
+            send: SendBatch::new(SEND_SLOTS, datagram_capacity.max(MAX_PACKET + WG_OVERHEAD)),
+            forward: Vec::with_capacity(tun_rs::IDEAL_BATCH_SIZE),
+        }
+    }
+}
+
+/// Handles packets read from the TUN: `bufs[i][HEADROOM..HEADROOM + sizes[i]]`.
+pub fn outbound_batch(
+    shared: &Shared,
+    w: &mut OutboundWorker,
+    now: Instant,
+    bufs: &mut [Vec<u8>],
+    sizes: &[usize],
+    tun: &mut impl PacketOut,
+    net: &mut impl DatagramOut,
+) {
+    w.forward.clear();
+    for (i, (buf, &size)) in bufs.iter_mut().zip(sizes).enumerate() {
+        let Some(packet) = buf.get_mut(HEADROOM..HEADROOM + size) else {
+            continue;
+        };
+        if source_of(packet) == Some(shared.gateway_ip) {
+            // Our own traffic (health probes, ICMP the node generates) is
+            // already global: no NAT.
+            w.forward.push((i, size));
+            continue;
+        }
+        match shared
+            .engine
+            .handle_outbound(now, packet, &mut w.reply, &mut w.counters)
+        {
+            Ok(Verdict::Forward { len }) => w.forward.push((i, len)),
+            Ok(Verdict::Reply { len }) => tun.write_one(&w.reply[..len]),
+            Err(_) => {} // counted by the engine
+        }
+    }
+    let packets = w
+        .forward
+        .iter()
+        .filter_map(|&(i, len)| bufs.get(i)?.get(HEADROOM..HEADROOM + len));
+    shared
+        .tunnels
+        .encapsulate_routed(packets, &mut w.send, &mut w.drops);
+    net.send_batch(&mut w.send);
+    flush(shared, &mut w.counters, &mut w.drops);
+}
+
+/// Per-thread state of the inbound path.
+pub struct InboundWorker {
+    counters: Counters,
+    drops: TunnelDropCounts,
+    reply: Vec<u8>,
+    send: SendBatch,
+    /// Decrypted packets waiting for one coalesced TUN write.
+    tun_bufs: Vec<Vec<u8>>,
+    tun_len: usize,
+}
+
+impl InboundWorker {
+    pub fn new(batch: usize, datagram_capacity: usize) -> Self {
+        InboundWorker {
+            counters: Counters::default(),
+            drops: TunnelDropCounts::default(),
+            reply: vec![0; 1500],
+            send: SendBatch::new(SEND_SLOTS, datagram_capacity.max(MAX_PACKET + WG_OVERHEAD)),
+            tun_bufs: (0..batch)
+                .map(|_| Vec::with_capacity(HEADROOM + MAX_PACKET))
+                .collect(),
+            tun_len: 0,
+        }
+    }
+}
+
+/// Handles one batch of received datagrams.
+pub fn inbound_batch<'d>(
+    shared: &Shared,
+    w: &mut InboundWorker,
+    now: Instant,
+    datagrams: impl IntoIterator<Item = (SocketAddr, &'d [u8])>,
+    tun: &mut impl PacketOut,
+    net: &mut impl DatagramOut,
+) {
+    for (from, datagram) in datagrams {
+        if w.tun_len == w.tun_bufs.len() {
+            flush_tun(w, tun);
+        }
+        let buf = &mut w.tun_bufs[w.tun_len];
+        buf.clear();
+        buf.resize(HEADROOM + datagram.len(), 0);
+        let out = &mut buf[HEADROOM..];
+        match shared
+            .tunnels
+            .handle_datagram(from, datagram, out, &mut w.send)
+        {
+            Inbound::Packet { len, .. } => {
+                let packet = &mut buf[HEADROOM..HEADROOM + len];
+                if destination_of(packet) == Some(shared.gateway_ip) {
+                    if let Some((peer_ip, seq)) = parse_probe_reply(packet, shared.gateway_ip) {
+                        if let Ok(mut health) = shared.health.lock() {
+                            health.handle_reply(now, peer_ip, seq);
+                        }
+                        continue;
+                    }
+                    // For the node itself (e.g. a peer's health probe): the
+                    // kernel answers.
+                    buf.truncate(HEADROOM + len);
+                    w.tun_len += 1;
+                    continue;
+                }
+                match shared
+                    .engine
+                    .handle_inbound(now, packet, &mut w.reply, &mut w.counters)
+                {
+                    Ok(Verdict::Forward { len }) => {
+                        buf.truncate(HEADROOM + len);
+                        w.tun_len += 1;
+                    }
+                    Ok(Verdict::Reply { .. }) | Err(_) => {} // counted by the engine
+                }
+            }
+            Inbound::Control => {}
+            Inbound::Dropped(reason) => w.drops.add(reason),
+        }
+        if w.send.is_full() {
+            net.send_batch(&mut w.send);
+        }
+    }
+    flush_tun(w, tun);
+    net.send_batch(&mut w.send);
+    flush(shared, &mut w.counters, &mut w.drops);
+}
+
+fn flush_tun(w: &mut InboundWorker, tun: &mut impl PacketOut) {
+    if w.tun_len > 0 {
+        tun.write_batch(&mut w.tun_bufs[..w.tun_len]);
+        w.tun_len = 0;
+    }
+}
+
+/// Adds a worker's counts into the shared totals (once per batch).
+fn flush(shared: &Shared, counters: &mut Counters, drops: &mut TunnelDropCounts) {
+    shared.engine.flush(counters);
+    if drops.total() > 0 {
+        if let Ok(mut total) = shared.tunnel_drops.lock() {
+            total.merge(drops);
+        }
+        drops.clear();
+    }
+}
+
+/// Sends datagrams the tunnel layer produced outside the data path (timers,
+/// probes) through `net`.
+pub fn send_control(net: &mut impl DatagramOut, batch: &mut SendBatch) {
+    if !batch.is_empty() {
+        net.send_batch(batch);
+    }
+}
+
+fn source_of(packet: &[u8]) -> Option<Ipv4Addr> {
+    let b: [u8; 4] = packet.get(12..16)?.try_into().ok()?;
+    (packet.first()? >> 4 == 4).then(|| Ipv4Addr::from(b))
+}
+
+fn destination_of(packet: &[u8]) -> Option<Ipv4Addr> {
+    let b: [u8; 4] = packet.get(16..20)?.try_into().ok()?;
+    (packet.first()? >> 4 == 4).then(|| Ipv4Addr::from(b))
+}
+
+/// Tunnel drop totals by label, for status.
+pub fn tunnel_drop_counts(shared: &Shared) -> Vec<(&'static str, u64)> {
+    shared
+        .tunnel_drops
+        .lock()
+        .map(|d| d.iter().map(|(r, n)| (r.as_str(), n)).collect())
+        .unwrap_or_default()
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync(s: &Shared) -> &(dyn Send + Sync) {
+    s as &(dyn Send + Sync)
+}

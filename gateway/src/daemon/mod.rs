@@ -1,0 +1,15 @@
+//! The daemon: start-up, the worker threads, reload and graceful shutdown.
+//!
+//! Start-up order matters for restarts: global IPs are re-reserved from the
+//! state file and NAT flows re-imported *before* the TUN comes up, so the
+//! first packet after a rolling update finds its flow.
+
+pub mod datapath;
+pub mod endpoints;
+pub mod probes;
+pub mod runtime;
+pub mod setup;
+pub mod signals;
+pub mod status;
+
+pub use runtime::{run, DaemonError};

@@ -1,0 +1,395 @@
+//! Running the gateway: threads and their lifecycle.
+
+use super::datapath::{self, DatagramOut, InboundWorker, OutboundWorker, PacketOut, Shared};
+use super::probes::{gateway_ip_of, HealthState};
+use super::setup::{engine_config, ipam_spec};
+use super::signals::{self, ControlEvent};
+use super::status::Daemon;
+use crate::config::{Config, ConfigError, PeerAddressing};
+use crate::io::netlink::{ifindex, InstalledRoutes};
+use crate::io::tun::{Tun, TunSettings, HEADROOM, IDEAL_BATCH_SIZE, SUPERPACKET};
+use crate::io::udp::{RecvBatch, SendBatch, TunnelSocket, BATCH, MAX_DATAGRAM};
+use crate::state::{StateDir, FLOWS_FILE, IPAM_FILE};
+use crate::tunnel::{PeerSpec, TunnelDropCounts, TunnelLimits, Tunnels};
+use natcore::ipam::Ipam;
+use natcore::{Counters, Engine};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tun_rs::{GROTable, InterruptEvent};
+
+/// boringtun needs `update_timers` at least every 250 ms; 100 ms leaves slack.
+const TIMER_TICK: Duration = Duration::from_millis(100);
+
+/// Why the daemon could not start (or stopped).
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("config: {0}")]
+    Config(#[from] ConfigError),
+    #[error("global IP allocation: {0}")]
+    Ipam(#[from] natcore::ipam::IpamError),
+    #[error("state directory {path}: {source}")]
+    State {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("tunnel peers: {0}")]
+    Tunnel(String),
+    #[error("TUN device {name}: {source} (the gateway needs CAP_NET_ADMIN and /dev/net/tun)")]
+    Tun {
+        name: String,
+        source: std::io::Error,
+    },
+    #[error("routes: {0}")]
+    Routes(std::io::Error),
+    #[error("UDP port {port}: {source}")]
+    Udp { port: u16, source: std::io::Error },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Peer specs for the tunnel layer.
+pub(crate) fn peer_specs(config: &Config, secrets: &crate::config::Secrets) -> Vec<PeerSpec> {
+    config
+        .peers
+        .iter()
+        .map(|p| PeerSpec {
+            name: p.name.clone(),
+            public_key: *p.public_key.as_bytes(),
+            endpoint: p.endpoint.as_ref().map(|e| e.addr),
+            allowed_cidrs: p.addressing.cidrs().to_vec(),
+            persistent_keepalive: p.persistent_keepalive,
+            preshared_key: secrets.preshared_key(&p.name).map(|k| *k.as_bytes()),
+        })
+        .collect()
+}
+
+/// (peer name, its gateway address) for every Globalnet peer: the probe targets.
+pub(crate) fn probe_targets(config: &Config) -> Vec<(String, std::net::Ipv4Addr)> {
+    config
+        .peers
+        .iter()
+        .filter_map(|p| match &p.addressing {
+            PeerAddressing::Global(block) => Some((p.name.clone(), gateway_ip_of(*block))),
+            PeerAddressing::Routed(_) => None,
+        })
+        .collect()
+}
+
+/// Every destination routed into the TUN.
+pub(crate) fn tun_routes(config: &Config) -> Vec<ipnet::Ipv4Net> {
+    config
+        .peers
+        .iter()
+        .flat_map(|p| p.addressing.cidrs().to_vec())
+        .collect()
+}
+
+struct TunOut<'a> {
+    tun: &'a Tun,
+    gro: GROTable,
+}
+
+impl PacketOut for TunOut<'_> {
+    fn write_batch(&mut self, bufs: &mut [Vec<u8>]) {
+        if let Err(e) = self.tun.send_batch(&mut self.gro, bufs) {
+            tracing::debug!(error = %e, "TUN write failed");
+        }
+    }
+
+    fn write_one(&mut self, packet: &[u8]) {
+        if let Err(e) = self.tun.send_one(packet) {
+            tracing::debug!(error = %e, "TUN write failed");
+        }
+    }
+}
+
+struct UdpOut<'a>(&'a TunnelSocket);
+
+impl DatagramOut for UdpOut<'_> {
+    fn send_batch(&mut self, batch: &mut SendBatch) {
+        let (_, failed) = self.0.send_batch(batch);
+        if failed > 0 {
+            tracing::debug!(failed, "datagrams refused by the kernel");
+        }
+    }
+}
+
+/// Runs the gateway until SIGTERM/SIGINT.
+pub fn run(config_path: &Path) -> Result<(), DaemonError> {
+    let config = Config::load(config_path)?;
+    let secrets = config.load_secrets()?;
+    let state = StateDir::open(&config.state_dir).map_err(|source| DaemonError::State {
+        path: config.state_dir.clone(),
+        source,
+    })?;
+    let state_err = |source| DaemonError::State {
+        path: config.state_dir.clone(),
+        source,
+    };
+
+    // Global IPs: re-reserve what the state file says, report conflicts.
+    let saved = state.read(IPAM_FILE).map_err(state_err)?;
+    let (ipam, notices) = Ipam::reconcile(ipam_spec(&config), saved.as_deref())?;
+    for notice in &notices {
+        tracing::warn!("{notice}");
+    }
+    let daemon = Arc::new(Daemon::new(
+        config_path,
+        config.clone(),
+        secrets.public_key,
+        ipam,
+        state.clone(),
+    ));
+    daemon.save_ipam();
+
+    let engine = Arc::new(Engine::new(engine_config(&config), Arc::new(daemon.plan())));
+    let now = Instant::now();
+    if let Some(bytes) = state.read(FLOWS_FILE).map_err(state_err)? {
+        {
+            match natcore::nat::flows_from_bytes(&bytes) {
+                Ok(records) => {
+                    let report = engine.import_flows(now, &records);
+                    tracing::info!(
+                        imported = report.imported,
+                        skipped = report.skipped.len(),
+                        "restored NAT flows from the last graceful stop"
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "saved NAT flows unreadable; starting with an empty table")
+                }
+            }
+            // Used once: a crash later must not resurrect stale flows.
+            if let Err(e) = state.remove(FLOWS_FILE) {
+                tracing::warn!(error = %e, "could not remove the consumed flow file");
+            }
+        }
+    }
+
+    let tunnels = Arc::new(
+        Tunnels::new(
+            *secrets.private_key.as_bytes(),
+            TunnelLimits::default(),
+            peer_specs(&config, &secrets),
+        )
+        .map_err(|e| DaemonError::Tunnel(e.to_string()))?,
+    );
+    let mut health = HealthState::default();
+    health.sync(&probe_targets(&config));
+    let shared = Arc::new(Shared {
+        engine,
+        tunnels,
+        gateway_ip: config.globalnet.gateway_ip,
+        health: Arc::new(Mutex::new(health)),
+        tunnel_drops: Mutex::new(TunnelDropCounts::default()),
+    });
+
+    let tun = Arc::new(
+        Tun::create(&TunSettings {
+            name: config.tunnel.name.clone(),
+            mtu: config.tunnel.mtu,
+            address: config.globalnet.gateway_ip,
+        })
+        .map_err(|source| DaemonError::Tun {
+            name: config.tunnel.name.clone(),
+            source,
+        })?,
+    );
+    let mut routes = InstalledRoutes::new(ifindex(tun.name())?).map_err(DaemonError::Routes)?;
+    routes
+        .sync(&tun_routes(&config))
+        .map_err(DaemonError::Routes)?;
+    let udp =
+        Arc::new(
+            TunnelSocket::bind(config.listen_port).map_err(|source| DaemonError::Udp {
+                port: config.listen_port,
+                source,
+            })?,
+        );
+    tracing::info!(
+        cluster = %config.cluster_id,
+        tun = tun.name(),
+        gateway_ip = %config.globalnet.gateway_ip,
+        port = config.listen_port,
+        peers = config.peers.len(),
+        "gateway up"
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let interrupt = Arc::new(InterruptEvent::new()?);
+    daemon.attach(shared.clone(), tun.name().to_string());
+    let (events_tx, events) = mpsc::channel();
+    signals::spawn(events_tx.clone())?;
+    daemon.start_operator_endpoints(events_tx);
+    let threads = vec![
+        spawn_outbound(
+            shared.clone(),
+            tun.clone(),
+            udp.clone(),
+            stop.clone(),
+            interrupt.clone(),
+        )?,
+        spawn_inbound(shared.clone(), tun.clone(), udp.clone(), stop.clone())?,
+        spawn_timers(shared.clone(), daemon.clone(), udp.clone(), stop.clone())?,
+    ];
+    daemon.set_ready(true);
+
+    for event in events {
+        match event {
+            ControlEvent::Reload => match daemon.reload(&mut routes) {
+                Ok(summary) => tracing::info!("config reloaded: {summary}"),
+                Err(e) => tracing::error!("config reload rejected, the running config stays: {e}"),
+            },
+            ControlEvent::Shutdown => break,
+        }
+    }
+
+    tracing::info!("stopping: saving NAT flows and global IPs");
+    daemon.set_ready(false);
+    stop.store(true, Ordering::SeqCst);
+    let _ = interrupt.trigger();
+    for t in threads {
+        let _ = t.join();
+    }
+    let records = shared.engine.export_flows(Instant::now());
+    match state.write_atomic(FLOWS_FILE, &natcore::nat::flows_to_bytes(&records)) {
+        Ok(()) => tracing::info!(flows = records.len(), "NAT flows saved for the next start"),
+        Err(e) => tracing::error!(error = %e, "could not save NAT flows"),
+    }
+    daemon.save_ipam();
+    drop(routes); // removes the routes
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn spawn_outbound(
+    shared: Arc<Shared>,
+    tun: Arc<Tun>,
+    udp: Arc<TunnelSocket>,
+    stop: Arc<AtomicBool>,
+    interrupt: Arc<InterruptEvent>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("tun-rx".into())
+        .spawn(move || {
+            let mut worker = OutboundWorker::new(shared.tunnels.datagram_capacity());
+            let mut scratch = vec![0u8; SUPERPACKET];
+            let mut bufs = vec![vec![0u8; HEADROOM + 65_535]; IDEAL_BATCH_SIZE];
+            let mut sizes = vec![0usize; IDEAL_BATCH_SIZE];
+            let mut tun_out = TunOut {
+                tun: &tun,
+                gro: GROTable::default(),
+            };
+            let mut net = UdpOut(&udp);
+            while !stop.load(Ordering::Relaxed) {
+                match tun.recv_batch(&mut scratch, &mut bufs, &mut sizes, &interrupt) {
+                    Ok(n) => {
+                        let now = Instant::now();
+                        datapath::outbound_batch(
+                            &shared,
+                            &mut worker,
+                            now,
+                            &mut bufs[..n],
+                            &sizes[..n],
+                            &mut tun_out,
+                            &mut net,
+                        );
+                    }
+                    Err(e) if stop.load(Ordering::Relaxed) => {
+                        tracing::debug!(error = %e, "TUN read interrupted for shutdown");
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "TUN read failed");
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
+            }
+        })
+}
+
+fn spawn_inbound(
+    shared: Arc<Shared>,
+    tun: Arc<Tun>,
+    udp: Arc<TunnelSocket>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("udp-rx".into())
+        .spawn(move || {
+            let mut worker = InboundWorker::new(BATCH, shared.tunnels.datagram_capacity());
+            let mut batch = RecvBatch::new(BATCH, MAX_DATAGRAM);
+            let mut tun_out = TunOut {
+                tun: &tun,
+                gro: GROTable::default(),
+            };
+            let mut net = UdpOut(&udp);
+            while !stop.load(Ordering::Relaxed) {
+                match udp.recv_batch(&mut batch) {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        let now = Instant::now();
+                        let datagrams = (0..n).filter_map(|i| batch.get(i));
+                        datapath::inbound_batch(
+                            &shared,
+                            &mut worker,
+                            now,
+                            datagrams,
+                            &mut tun_out,
+                            &mut net,
+                        );
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "UDP receive failed");
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
+            }
+        })
+}
+
+fn spawn_timers(
+    shared: Arc<Shared>,
+    daemon: Arc<Daemon>,
+    udp: Arc<TunnelSocket>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("timers".into())
+        .spawn(move || {
+            let mut out = SendBatch::new(datapath::SEND_SLOTS, shared.tunnels.datagram_capacity());
+            let mut drops = TunnelDropCounts::default();
+            let mut counters = Counters::default();
+            let mut net = UdpOut(&udp);
+            let mut next_second = Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                shared.tunnels.update_timers(&mut out, &mut drops);
+                datapath::send_control(&mut net, &mut out);
+                let now = Instant::now();
+                if now >= next_second {
+                    next_second = now + daemon.probe_interval();
+                    shared.engine.handle_timeout(now, &mut counters);
+                    shared.engine.flush(&mut counters);
+                    if let Ok(mut health) = shared.health.lock() {
+                        health.probe_all(
+                            now,
+                            shared.gateway_ip,
+                            &shared.tunnels,
+                            &mut out,
+                            &mut drops,
+                        );
+                    }
+                    datapath::send_control(&mut net, &mut out);
+                    if drops.total() > 0 {
+                        if let Ok(mut total) = shared.tunnel_drops.lock() {
+                            total.merge(&drops);
+                        }
+                        drops.clear();
+                    }
+                }
+                std::thread::sleep(TIMER_TICK);
+            }
+        })
+}

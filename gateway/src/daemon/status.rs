@@ -1,0 +1,465 @@
+//! The daemon's control plane: its config, IPAM and state directory, status
+//! snapshots for gwctl and Prometheus, and live reload.
+
+use super::datapath::{tunnel_drop_counts, Shared};
+use super::runtime::{peer_specs, probe_targets, tun_routes};
+use super::setup::ipam_spec;
+use super::signals::ControlEvent;
+use crate::config::{Config, PeerAddressing};
+use crate::io::netlink::InstalledRoutes;
+use crate::keys::PublicKey;
+use crate::state::{StateDir, IPAM_FILE};
+use crate::status::{
+    ConnectionStatus, Count, EgressIpView, ExportView, GatewayStatus, IpamView, NatView, PeerView,
+    RttView, StatusSource,
+};
+use crate::tunnel::PeerStatus;
+use natcore::ipam::Ipam;
+use natcore::nat::{Direction, TcpState, PROTOCOLS};
+use natcore::wire::Protocol;
+use natcore::{AddressPlan, DropReason};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Mutable control-plane state, changed only by reloads.
+struct Control {
+    config: Config,
+    ipam: Ipam,
+}
+
+/// The running gateway as the operator sees it.
+pub struct Daemon {
+    config_path: PathBuf,
+    public_key: PublicKey,
+    control: Mutex<Control>,
+    state: StateDir,
+    shared: OnceLock<(Arc<Shared>, String)>,
+    started: Instant,
+    ready: AtomicBool,
+    reloads_ok: AtomicU64,
+    reloads_rejected: AtomicU64,
+    last_reload_error: Mutex<Option<String>>,
+    state_errors: AtomicU64,
+    last_state_error: Mutex<Option<String>>,
+    /// Reload requests from the admin API go through the main loop, which owns the routes.
+    events: OnceLock<Sender<ControlEvent>>,
+}
+
+impl Daemon {
+    pub fn new(
+        config_path: &Path,
+        config: Config,
+        public_key: PublicKey,
+        ipam: Ipam,
+        state: StateDir,
+    ) -> Self {
+        Daemon {
+            config_path: config_path.to_path_buf(),
+            public_key,
+            control: Mutex::new(Control { config, ipam }),
+            state,
+            shared: OnceLock::new(),
+            started: Instant::now(),
+            ready: AtomicBool::new(false),
+            reloads_ok: AtomicU64::new(0),
+            reloads_rejected: AtomicU64::new(0),
+            last_reload_error: Mutex::new(None),
+            state_errors: AtomicU64::new(0),
+            last_state_error: Mutex::new(None),
+            events: OnceLock::new(),
+        }
+    }
+
+    fn control(&self) -> std::sync::MutexGuard<'_, Control> {
+        self.control
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn plan(&self) -> AddressPlan {
+        self.control().ipam.plan()
+    }
+
+    pub fn probe_interval(&self) -> Duration {
+        self.control().config.health.interval
+    }
+
+    pub fn attach(&self, shared: Arc<Shared>, tun_name: String) {
+        let _ = self.shared.set((shared, tun_name));
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
+    }
+
+    /// Writes the allocations; on failure keeps forwarding and reports it
+    /// (the previous file stays intact: the write is atomic).
+    pub fn save_ipam(&self) {
+        let bytes = self.control().ipam.to_bytes();
+        if let Err(e) = self.state.write_atomic(IPAM_FILE, &bytes) {
+            self.state_errors.fetch_add(1, Ordering::Relaxed);
+            let msg = format!("saving {}: {e}", self.state.path(IPAM_FILE).display());
+            tracing::error!("{msg}; forwarding continues with the allocations in memory");
+            *self
+                .last_state_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(msg);
+        }
+    }
+
+    /// Starts the admin socket and metrics endpoint (see crate::admin, crate::metrics).
+    pub fn start_operator_endpoints(self: &Arc<Self>, events: Sender<ControlEvent>) {
+        let _ = self.events.set(events);
+        super::endpoints::start(self.clone(), &self.control().config);
+    }
+
+    /// Re-reads the config file and applies what changed: peers (added,
+    /// removed, changed — untouched peers keep their sessions), exports and
+    /// egress (flows of untouched owners keep their IPs), routes and probes.
+    pub fn reload(&self, routes: &mut InstalledRoutes) -> Result<String, String> {
+        let result = self.try_reload(routes);
+        match &result {
+            Ok(_) => {
+                self.reloads_ok.fetch_add(1, Ordering::Relaxed);
+                *self
+                    .last_reload_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = None;
+            }
+            Err(e) => {
+                self.reloads_rejected.fetch_add(1, Ordering::Relaxed);
+                *self
+                    .last_reload_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
+            }
+        }
+        result
+    }
+
+    fn try_reload(&self, routes: &mut InstalledRoutes) -> Result<String, String> {
+        let new = Config::load(&self.config_path).map_err(|e| e.to_string())?;
+        let secrets = new.load_secrets().map_err(|e| e.to_string())?;
+        let Some((shared, _)) = self.shared.get() else {
+            return Err("the gateway is still starting".into());
+        };
+        let mut control = self.control();
+        let old = &control.config;
+        let restart_needed = [
+            ("cluster_id", old.cluster_id != new.cluster_id),
+            (
+                "private_key_file",
+                *secrets.public_key.as_bytes() != *self.public_key.as_bytes(),
+            ),
+            ("listen_port", old.listen_port != new.listen_port),
+            ("tunnel", old.tunnel != new.tunnel),
+            ("local", old.local != new.local),
+            (
+                "globalnet.global_cidr",
+                old.globalnet.global_cidr != new.globalnet.global_cidr,
+            ),
+            ("nat", old.nat != new.nat),
+            ("state_dir", old.state_dir != new.state_dir),
+            ("admin_socket", old.admin_socket != new.admin_socket),
+            (
+                "metrics_address",
+                old.metrics_address != new.metrics_address,
+            ),
+        ];
+        let fixed: Vec<&str> = restart_needed
+            .iter()
+            .filter(|(_, c)| *c)
+            .map(|(f, _)| *f)
+            .collect();
+        if !fixed.is_empty() {
+            return Err(format!(
+                "{} changed: these take effect only on restart; nothing was applied",
+                fixed.join(", ")
+            ));
+        }
+        if old.remote_global_blocks() != new.remote_global_blocks()
+            || old.routed_cidrs() != new.routed_cidrs()
+        {
+            shared
+                .engine
+                .set_routing(new.remote_global_blocks(), new.routed_cidrs());
+        }
+        let (ipam, notices) = control
+            .ipam
+            .update(ipam_spec(&new))
+            .map_err(|e| e.to_string())?;
+        // Validated: apply. Tunnels first (a failure there leaves all as it was).
+        let change = shared
+            .tunnels
+            .set_peers(peer_specs(&new, &secrets))
+            .map_err(|e| e.to_string())?;
+        shared.engine.set_plan(Arc::new(ipam.plan()));
+        if let Err(e) = routes.sync(&tun_routes(&new)) {
+            tracing::error!(error = %e, "routes could not be updated after reload");
+        }
+        if let Ok(mut health) = shared.health.lock() {
+            health.sync(&probe_targets(&new));
+        }
+        for n in &notices {
+            tracing::warn!("{n}");
+        }
+        control.ipam = ipam;
+        control.config = new;
+        drop(control);
+        self.save_ipam();
+        Ok(format!("peers: {change:?}"))
+    }
+
+    fn peer_view(
+        &self,
+        shared: &Shared,
+        config: &Config,
+        info: crate::tunnel::PeerInfo,
+    ) -> PeerView {
+        let health = shared.health.lock().ok();
+        let rtt = health
+            .as_ref()
+            .and_then(|h| h.stats(&info.name))
+            .unwrap_or_default();
+        let (buckets, sum, count) = health
+            .as_ref()
+            .and_then(|h| h.histogram(&info.name))
+            .unwrap_or_default();
+        let failures_allowed = config.health.failures_before_error;
+        let globalnet = matches!(
+            config.peer(&info.name).map(|p| &p.addressing),
+            Some(PeerAddressing::Global(_))
+        );
+        let (mut status, mut reason) = match &info.status {
+            PeerStatus::Connected => (ConnectionStatus::Connected, None),
+            PeerStatus::Connecting => (ConnectionStatus::Connecting, None),
+            other => (ConnectionStatus::Error, Some(format!("{other:?}"))),
+        };
+        if globalnet
+            && status == ConnectionStatus::Connected
+            && rtt.consecutive_failures > failures_allowed
+        {
+            status = ConnectionStatus::Error;
+            reason = Some(format!(
+                "{} health probes in a row unanswered (handshake is fine: check the peer's routes/filters for {})",
+                rtt.consecutive_failures, info.name
+            ));
+        }
+        let now_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        PeerView {
+            name: info.name.clone(),
+            public_key: PublicKey::from_bytes(info.public_key).to_base64(),
+            endpoint: info.endpoint,
+            cidrs: info.allowed_cidrs.clone(),
+            globalnet,
+            status,
+            status_reason: reason,
+            last_handshake_age_seconds: info.last_handshake.map(|d| d.as_secs_f64()),
+            last_handshake_unix_seconds: info.last_handshake.map(|d| now_unix - d.as_secs_f64()),
+            rx_bytes: info.stats.rx_bytes,
+            tx_bytes: info.stats.tx_bytes,
+            rx_packets: info.stats.rx_packets,
+            tx_packets: info.stats.tx_packets,
+            handshakes: info.stats.handshakes_completed,
+            handshake_failures: info.stats.handshake_failures + info.stats.handshake_timeouts,
+            persistent_keepalive_seconds: info.persistent_keepalive,
+            rtt: RttView {
+                last_seconds: rtt.last.map(|d| d.as_secs_f64()),
+                min_seconds: rtt.min.map(|d| d.as_secs_f64()),
+                avg_seconds: rtt.avg.map(|d| d.as_secs_f64()),
+                max_seconds: rtt.max.map(|d| d.as_secs_f64()),
+                probes_sent: rtt.sent,
+                probes_received: rtt.received,
+                loss_ratio: rtt.loss,
+                consecutive_failures: rtt.consecutive_failures,
+                histogram_buckets: buckets,
+                histogram_sum_seconds: sum.as_secs_f64(),
+                histogram_count: count,
+            },
+        }
+    }
+}
+
+fn protocol_label(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Icmp => "icmp",
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+    }
+}
+
+fn counts<const N: usize>(values: &[u64; N], label: impl Fn(usize) -> &'static str) -> Vec<Count> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, &value)| Count {
+            label: label(i).to_string(),
+            value,
+        })
+        .collect()
+}
+
+impl StatusSource for Daemon {
+    fn status(&self) -> GatewayStatus {
+        let control = self.control();
+        let config = &control.config;
+        let ipam = &control.ipam;
+        let (peers, nat_stats, tunnel_drops, tun_name) = match self.shared.get() {
+            Some((shared, tun)) => (
+                shared
+                    .tunnels
+                    .peers()
+                    .into_iter()
+                    .map(|p| self.peer_view(shared, config, p))
+                    .collect(),
+                Some(shared.engine.stats()),
+                tunnel_drop_counts(shared),
+                tun.clone(),
+            ),
+            None => (Vec::new(), None, Vec::new(), config.tunnel.name.clone()),
+        };
+        let plan = ipam.plan();
+        let exports = plan
+            .ingress
+            .iter()
+            .map(|i| ExportView {
+                service: i.service.clone(),
+                global_ip: i.global_ip,
+                target: i.target,
+                headless: i.headless,
+            })
+            .collect();
+        let ports = |ip| {
+            nat_stats
+                .as_ref()
+                .and_then(|s| {
+                    s.table
+                        .egress_ports_in_use
+                        .iter()
+                        .find(|(g, _)| *g == ip)
+                        .map(|(_, n)| *n)
+                })
+                .unwrap_or(0)
+        };
+        let mut egress: Vec<EgressIpView> = plan
+            .pool
+            .iter()
+            .map(|&ip| EgressIpView {
+                global_ip: ip,
+                owner: "cluster".into(),
+                sources: Vec::new(),
+                ports_in_use: ports(ip),
+            })
+            .collect();
+        for g in &plan.groups {
+            egress.extend(g.ips.iter().map(|&ip| EgressIpView {
+                global_ip: ip,
+                owner: g.name.clone(),
+                sources: g.sources.clone(),
+                ports_in_use: ports(ip),
+            }));
+        }
+        for i in plan.ingress.iter().filter(|i| i.headless) {
+            egress.push(EgressIpView {
+                global_ip: i.global_ip,
+                owner: i.service.clone(),
+                sources: vec![ipnet::Ipv4Net::from(i.target)],
+                ports_in_use: ports(i.global_ip),
+            });
+        }
+        let c = ipam.counts();
+        let ipam_view = IpamView {
+            cidr: Some(ipam.block()),
+            cluster_egress: u64::from(c.cluster_egress),
+            egress_groups: u64::from(c.egress_group),
+            ingress: u64::from(c.ingress) + u64::from(c.headless_pod),
+            available: u64::from(ipam.available_count()),
+        };
+        let nat = match &nat_stats {
+            Some(s) => {
+                let mut drops: Vec<Count> = DropReason::ALL
+                    .iter()
+                    .map(|r| Count {
+                        label: r.as_str().into(),
+                        value: s.drops(*r),
+                    })
+                    .collect();
+                drops.extend(tunnel_drops.iter().map(|(l, v)| Count {
+                    label: (*l).into(),
+                    value: *v,
+                }));
+                NatView {
+                    flows: counts(&s.table.live_flows, |i| protocol_label(PROTOCOLS[i])),
+                    tcp_states: counts(&s.table.live_tcp, |i| TcpState::ALL[i].as_str()),
+                    flows_created_total: counts(&s.totals.flows_created, |i| {
+                        protocol_label(PROTOCOLS[i])
+                    }),
+                    flows_expired_total: counts(&s.totals.flows_expired, |i| {
+                        protocol_label(PROTOCOLS[i])
+                    }),
+                    translations_outbound_total: s.totals.translated[Direction::Outbound as usize],
+                    translations_inbound_total: s.totals.translated[Direction::Inbound as usize],
+                    mss_clamped_total: s.totals.mss_clamped,
+                    fragmentation_needed_sent_total: s.totals.frag_needed_sent,
+                    drops_total: drops,
+                    top_talkers: s
+                        .table
+                        .top_talkers
+                        .iter()
+                        .map(|(ip, n)| Count {
+                            label: ip.to_string(),
+                            value: *n,
+                        })
+                        .collect(),
+                    max_flows: config.nat.max_flows as u64,
+                    max_flows_per_source: config.nat.max_flows_per_source as u64,
+                }
+            }
+            None => NatView::default(),
+        };
+        GatewayStatus {
+            cluster_id: config.cluster_id.clone(),
+            public_key: self.public_key.to_base64(),
+            listen_port: config.listen_port,
+            gateway_ip: config.globalnet.gateway_ip,
+            global_cidr: config.globalnet.global_cidr,
+            local_cidrs: config.local_cidrs(),
+            tunnel_device: tun_name,
+            tunnel_mtu: config.tunnel.mtu,
+            uptime_seconds: self.started.elapsed().as_secs_f64(),
+            ready: self.ready.load(Ordering::SeqCst),
+            peers,
+            exports,
+            egress,
+            ipam: ipam_view,
+            nat,
+            config_reloads_ok: self.reloads_ok.load(Ordering::Relaxed),
+            config_reloads_rejected: self.reloads_rejected.load(Ordering::Relaxed),
+            last_reload_error: self.last_reload_error.lock().ok().and_then(|e| e.clone()),
+            state_save_errors: self.state_errors.load(Ordering::Relaxed),
+            last_state_error: self.last_state_error.lock().ok().and_then(|e| e.clone()),
+        }
+    }
+
+    fn reload(&self) -> Result<String, String> {
+        match self.events.get() {
+            Some(tx) => tx
+                .send(ControlEvent::Reload)
+                .map(|_| {
+                    "reload requested; see the gateway log and `gwctl peers` for the result".into()
+                })
+                .map_err(|_| "the gateway is stopping".into()),
+            None => Err("the gateway is still starting".into()),
+        }
+    }
+
+    fn mtu_probe(&self, _peer: &str) -> Result<Option<u16>, String> {
+        Err("MTU probing through the tunnel is not implemented yet; use `ping -M do -s SIZE` from a pod".into())
+    }
+}

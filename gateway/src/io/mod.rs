@@ -1,0 +1,6 @@
+//! The gateway's system interfaces: the only code that makes syscalls on the
+//! data path. Each submodule wraps one kernel interface behind a batched API.
+
+pub mod netlink;
+pub mod tun;
+pub mod udp;
