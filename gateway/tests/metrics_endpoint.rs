@@ -484,7 +484,10 @@ fn connections_beyond_the_cap_are_closed_and_slots_come_back() {
     drop(idle); // the server sees EOF, answers 400 into the void, frees the slots
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while get_code(addr, "/healthz") != Some(200) {
-        assert!(std::time::Instant::now() < deadline, "slots never came back");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "slots never came back"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -492,7 +495,9 @@ fn connections_beyond_the_cap_are_closed_and_slots_come_back() {
 /// Status code, or None when the server closed without answering.
 fn get_code(addr: SocketAddr, path: &str) -> Option<u16> {
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     let _ = stream.write_all(format!("GET {path} HTTP/1.1\r\n\r\n").as_bytes());
     let mut text = String::new();
     let _ = stream.read_to_string(&mut text);
