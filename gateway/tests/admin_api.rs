@@ -281,3 +281,32 @@ fn request_wire_format_is_the_documented_one() {
     );
     let _ = Request::Status; // the same types the daemon uses
 }
+
+#[test]
+fn connections_beyond_the_cap_are_told_busy_and_slots_come_back() {
+    const CAP: usize = 16; // server.rs MAX_CONNECTIONS
+    let dir = TempDir::new("adm");
+    let (socket, _) = serve(&dir);
+    // Each idle client holds a slot; a served request proves the slot is held.
+    let mut idle: Vec<AdminClient> = (0..CAP)
+        .map(|_| {
+            let mut c = AdminClient::connect(&socket).unwrap();
+            c.status().unwrap();
+            c
+        })
+        .collect();
+    let responses = exchange(&socket, b"{\"command\":\"status\"}\n", 1);
+    assert_eq!(responses.len(), 1);
+    assert!(responses[0].error.as_deref().unwrap().contains("busy"));
+
+    idle.truncate(CAP - 1); // closing one frees its slot
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let responses = exchange(&socket, b"{\"command\":\"status\"}\n", 1);
+        if responses[0].ok {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "slot never came back");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -460,3 +460,46 @@ fn stalled_client_gets_408_instead_of_holding_a_thread() {
     assert_eq!(reply.code, 408);
     assert!(started.elapsed() < Duration::from_secs(8));
 }
+
+#[test]
+fn connections_beyond_the_cap_are_closed_and_slots_come_back() {
+    const CAP: usize = 32; // server.rs MAX_CONNECTIONS
+    let (addr, _) = serve(FakeSource::new(sample_status()));
+    // Half a request head each: every one holds a connection thread.
+    let idle: Vec<TcpStream> = (0..CAP)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(b"GET /metrics HTTP/1.1\r\n").unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200)); // let the server accept them all
+    let mut over = TcpStream::connect(addr).unwrap();
+    over.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = over.write_all(b"GET /healthz HTTP/1.1\r\n\r\n");
+    let mut reply = Vec::new();
+    let _ = over.read_to_end(&mut reply);
+    assert!(reply.is_empty(), "over the cap: closed without an answer");
+
+    drop(idle); // the server sees EOF, answers 400 into the void, frees the slots
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while get_code(addr, "/healthz") != Some(200) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "slots never came back"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Status code, or None when the server closed without answering.
+fn get_code(addr: SocketAddr, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = stream.write_all(format!("GET {path} HTTP/1.1\r\n\r\n").as_bytes());
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text);
+    text.split(' ').nth(1)?.parse().ok()
+}

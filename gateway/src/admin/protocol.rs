@@ -180,6 +180,22 @@ mod tests {
     }
 
     #[test]
+    fn unknown_fields_are_ignored_both_ways() {
+        // docs/admin-api.md: additive changes must not break old peers.
+        assert_eq!(
+            parse_request(br#"{"command":"status","since":"v2"}"#),
+            Ok(Request::Status)
+        );
+        let response: Response =
+            serde_json::from_str(r#"{"ok":true,"summary":"x","added_later":[1,2]}"#).unwrap();
+        assert_eq!(response.summary.as_deref(), Some("x"));
+        let err = parse_request(br#"{"command":"reboot"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("malformed request: unknown variant `reboot`, expected one of `status`, `reload`, `mtu_probe`"), "{err}");
+    }
+
+    #[test]
     fn error_response_omits_the_other_fields() {
         let line = to_line(&Response::error("nope")).unwrap();
         assert_eq!(line, b"{\"ok\":false,\"error\":\"nope\"}\n");

@@ -114,6 +114,7 @@ fn accept_loop(listener: &UnixListener, source: &Arc<dyn StatusSource>, path: &s
                 socket = path,
                 "admin connection refused: {MAX_CONNECTIONS} already open"
             );
+            refuse_busy(stream);
             continue;
         };
         let source = Arc::clone(source);
@@ -127,6 +128,18 @@ fn accept_loop(listener: &UnixListener, source: &Arc<dyn StatusSource>, path: &s
         if let Err(e) = spawned {
             tracing::warn!(socket = path, error = %e, "cannot spawn admin connection thread");
         }
+    }
+}
+
+/// Tells a client over the connection cap why it is turned away, without
+/// letting it block the accept loop: a fresh socket's send buffer takes one
+/// short line, and a non-blocking write gives up if it somehow does not.
+fn refuse_busy(stream: UnixStream) {
+    let busy = Response::error(format!(
+        "admin API busy: {MAX_CONNECTIONS} connections open; retry shortly"
+    ));
+    if let (Ok(()), Ok(line)) = (stream.set_nonblocking(true), to_line(&busy)) {
+        let _ = (&stream).write_all(&line);
     }
 }
 

@@ -138,13 +138,13 @@ fn encode_peers(s: &GatewayStatus, enc: &mut DescriptorEncoder) -> fmt::Result {
     counter_family(
         enc,
         "gateway_peer_rx_bytes",
-        "Bytes received from the peer (WireGuard payload)",
+        "Bytes received from the peer through the tunnel",
         per_peer(|p| p.rx_bytes),
     )?;
     counter_family(
         enc,
         "gateway_peer_tx_bytes",
-        "Bytes sent to the peer (WireGuard payload)",
+        "Bytes sent to the peer through the tunnel",
         per_peer(|p| p.tx_bytes),
     )?;
     counter_family(

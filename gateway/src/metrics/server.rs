@@ -57,26 +57,41 @@ fn accept_loop(listener: &TcpListener, source: &Arc<dyn StatusSource>) {
                 continue;
             }
         };
-        let claimed = active
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < MAX_CONNECTIONS).then_some(n + 1)
-            })
-            .is_ok();
-        if !claimed {
-            continue; // dropping the stream closes it
-        }
+        // Over the cap the stream is dropped, which closes it.
+        let Some(slot) = ConnectionSlot::claim(&active) else {
+            continue;
+        };
         let source = Arc::clone(source);
-        let done = Arc::clone(&active);
         let spawned = thread::Builder::new()
             .name("metrics-conn".into())
             .spawn(move || {
+                let _slot = slot;
                 serve_connection(stream, source.as_ref());
-                done.fetch_sub(1, Ordering::AcqRel);
             });
         if let Err(e) = spawned {
-            active.fetch_sub(1, Ordering::AcqRel);
             tracing::warn!(error = %e, "cannot spawn metrics connection thread");
         }
+    }
+}
+
+/// One of the MAX_CONNECTIONS places, given back when the connection ends
+/// (even if serving it panicked).
+struct ConnectionSlot(Arc<AtomicUsize>);
+
+impl ConnectionSlot {
+    fn claim(active: &Arc<AtomicUsize>) -> Option<Self> {
+        active
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_CONNECTIONS).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| ConnectionSlot(Arc::clone(active)))
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
