@@ -60,14 +60,27 @@ fn main() {
     let (mut buf, mut reply) = ([0u8; PACKET_LEN], [0u8; 576]);
     for p in packets.chunks_exact(PACKET_LEN) {
         buf.copy_from_slice(p);
-        engine.handle_outbound(Instant::now(), &mut buf, &mut reply, &mut counters).ok();
+        engine
+            .handle_outbound(Instant::now(), &mut buf, &mut reply, &mut counters)
+            .ok();
     }
     assert_eq!(engine.table().len(), FLOWS);
     let tuples: Vec<_> = (0..FLOWS).map(flows::tuple).collect();
-    println!("cores available: {}", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "cores available: {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     for (label, one, two) in [
-        ("flow lookups (1M flows)", throughput(1, |w, n| lookups(&engine, &tuples, w, n)), throughput(2, |w, n| lookups(&engine, &tuples, w, n))),
-        ("full translate (1M flows)", throughput(1, |w, n| translate(&engine, &packets, w, n)), throughput(2, |w, n| translate(&engine, &packets, w, n))),
+        (
+            "flow lookups (1M flows)",
+            throughput(1, |w, n| lookups(&engine, &tuples, w, n)),
+            throughput(2, |w, n| lookups(&engine, &tuples, w, n)),
+        ),
+        (
+            "full translate (1M flows)",
+            throughput(1, |w, n| translate(&engine, &packets, w, n)),
+            throughput(2, |w, n| translate(&engine, &packets, w, n)),
+        ),
     ] {
         println!("{label:<28} 1 thread {one:>7.2} Mops/s   2 threads {two:>7.2} Mops/s   speed-up {:.2}x", two / one);
     }

@@ -32,7 +32,10 @@ fn main() {
         assert_eq!(engine.table().len(), 100_000);
     }
     setup.sort_by(f64::total_cmp);
-    println!("{:<58} best {:>8.1} ns/flow  (3 rounds of 100k new flows)", "new-flow setup (handle_outbound, SNAT + port choice)", setup[0]);
+    println!(
+        "{:<58} best {:>8.1} ns/flow  (3 rounds of 100k new flows)",
+        "new-flow setup (handle_outbound, SNAT + port choice)", setup[0]
+    );
 
     // One engine with 1M live flows for everything else.
     let engine = flows::engine(1 << 20);
@@ -40,9 +43,15 @@ fn main() {
     let t = Instant::now();
     for p in packets.chunks_exact(PACKET_LEN) {
         buf.copy_from_slice(p);
-        engine.handle_outbound(now, &mut buf, &mut reply, &mut counters).ok();
+        engine
+            .handle_outbound(now, &mut buf, &mut reply, &mut counters)
+            .ok();
     }
-    println!("{:<58} {:>8.1} ns/flow  (1M flows into one table)", "new-flow setup up to 1M flows", t.elapsed().as_nanos() as f64 / MILLION as f64);
+    println!(
+        "{:<58} {:>8.1} ns/flow  (1M flows into one table)",
+        "new-flow setup up to 1M flows",
+        t.elapsed().as_nanos() as f64 / MILLION as f64
+    );
     assert_eq!(engine.table().len(), MILLION, "every flow created");
     assert_eq!(counters.drops.iter().sum::<u64>(), 0);
 
@@ -53,7 +62,11 @@ fn main() {
     });
     print("baseline: copy the packet into the work buffer", &copy);
 
-    for (label, n) in [("established translate, 1 flow (hot)", 1), ("established translate, 10k flows round-robin", 10_000), ("established translate, 1M flows scattered", MILLION)] {
+    for (label, n) in [
+        ("established translate, 1 flow (hot)", 1),
+        ("established translate, 10k flows round-robin", 10_000),
+        ("established translate, 1M flows scattered", MILLION),
+    ] {
         let f = ns_per_op(BUDGET, 100_000, |i| {
             let k = if n == 1 { 0 } else { flows::scattered(i, n) };
             buf.copy_from_slice(packet(k));
@@ -67,7 +80,10 @@ fn main() {
     let table = engine.table();
     let ticks = table.ticks(now);
     let tuples: Vec<_> = (0..MILLION).map(flows::tuple).collect();
-    for (label, n) in [("flow lookup only, 10k flows", 10_000), ("flow lookup only, 1M flows scattered", MILLION)] {
+    for (label, n) in [
+        ("flow lookup only, 10k flows", 10_000),
+        ("flow lookup only, 1M flows scattered", MILLION),
+    ] {
         let f = ns_per_op(BUDGET, 100_000, |i| {
             let found = table.lookup_outbound(ticks, &tuples[flows::scattered(i, n)], 0);
             debug_assert!(found.is_some());
@@ -75,5 +91,9 @@ fn main() {
         });
         print(label, &f);
     }
-    assert_eq!(counters.drops.iter().sum::<u64>(), 0, "no packet was dropped");
+    assert_eq!(
+        counters.drops.iter().sum::<u64>(),
+        0,
+        "no packet was dropped"
+    );
 }
