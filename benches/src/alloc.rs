@@ -12,7 +12,10 @@ pub struct CountingAlloc {
 
 impl CountingAlloc {
     pub const fn new() -> Self {
-        CountingAlloc { live_bytes: AtomicUsize::new(0), allocations: AtomicUsize::new(0) }
+        CountingAlloc {
+            live_bytes: AtomicUsize::new(0),
+            allocations: AtomicUsize::new(0),
+        }
     }
 
     /// Bytes currently allocated (as requested; the allocator's own rounding

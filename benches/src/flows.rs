@@ -25,10 +25,16 @@ pub fn engine(max_flows: usize) -> Engine {
         tunnel_mtu: 1420,
         icmp_source: Ipv4Addr::new(10, 244, 0, 1),
         timeouts: Timeouts::default(),
-        limits: Limits { max_flows, max_flows_per_source: 1 << 14 },
+        limits: Limits {
+            max_flows,
+            max_flows_per_source: 1 << 14,
+        },
     };
     let pool = (1..=8).map(|i| Ipv4Addr::new(242, 0, 0, i)).collect();
-    Engine::new(config, Arc::new(AddressPlan::new(net([242, 0, 0, 0], 16), pool)))
+    Engine::new(
+        config,
+        Arc::new(AddressPlan::new(net([242, 0, 0, 0], 16), pool)),
+    )
 }
 
 /// SplitMix64: a fixed, well-mixed sequence (no RNG dependency).
@@ -57,14 +63,18 @@ pub fn packets(n: usize) -> Vec<u8> {
     let mut arena = Vec::with_capacity(n * PACKET_LEN);
     for i in 0..n {
         let t = tuple(i);
-        arena.extend_from_slice(&natcore::testing::udp_packet((t.src, t.src_port), (t.dst, t.dst_port), b"payload!"));
+        arena.extend_from_slice(&natcore::testing::udp_packet(
+            (t.src, t.src_port),
+            (t.dst, t.dst_port),
+            b"payload!",
+        ));
     }
     arena
 }
 
-/// Visits 0..n in a scattered order (a stride coprime with n), so that
-/// consecutive lookups touch unrelated cache lines.
+/// The i-th index of a pseudo-random walk over 0..n (SplitMix of i), so
+/// that consecutive lookups touch unrelated cache lines (a plain stride
+/// would be prefetched).
 pub fn scattered(i: usize, n: usize) -> usize {
-    const STRIDE: usize = 1_000_003; // prime, larger than any n used here
-    (i.wrapping_mul(STRIDE)) % n
+    (mix(i as u64) % n as u64) as usize
 }

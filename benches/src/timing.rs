@@ -26,9 +26,16 @@ pub fn ns_per_op(budget: Duration, ops_per_round: usize, mut op: impl FnMut(usiz
         rounds.push(t.elapsed().as_nanos() as f64 / ops_per_round as f64);
     }
     rounds.sort_by(f64::total_cmp);
-    Figure { best_ns: rounds[0], median_ns: rounds[rounds.len() / 2], rounds: rounds.len() }
+    Figure {
+        best_ns: rounds[0],
+        median_ns: rounds[rounds.len() / 2],
+        rounds: rounds.len(),
+    }
 }
 
 pub fn print(label: &str, f: &Figure) {
-    println!("{label:<58} best {:>8.1} ns/op   median {:>8.1} ns/op   ({} rounds)", f.best_ns, f.median_ns, f.rounds);
+    println!(
+        "{label:<58} best {:>8.1} ns/op   median {:>8.1} ns/op   ({} rounds)",
+        f.best_ns, f.median_ns, f.rounds
+    );
 }

@@ -11,7 +11,10 @@ use std::process::ExitCode;
 /// global block (UDP 4500), and on the way in decrypts, checks the sender's
 /// block and destination-NATs exported services' global IPs.
 #[derive(Parser, Debug)]
-#[command(version, after_help = "Example:\n  gateway --config /etc/gateway/config/gateway.yaml\n\nSignals: SIGHUP reloads the config; SIGTERM saves NAT flows and global IPs, then exits.\nLogs: RUST_LOG=debug for more detail. Status: `gwctl peers`.")]
+#[command(
+    version,
+    after_help = "Example:\n  gateway --config /etc/gateway/config/gateway.yaml\n\nSignals: SIGHUP reloads the config; SIGTERM saves NAT flows and global IPs, then exits.\nLogs: RUST_LOG=debug for more detail. Status: `gwctl peers`."
+)]
 struct Args {
     /// The YAML config file (see docs/configuration.md; check it with `gwctl check-config`).
     #[arg(long, short)]

@@ -81,7 +81,9 @@ fn main() {
         let keys: Vec<Inside> = (0..n).map(|i| Inside(flows::tuple(i))).collect();
         let maps: [Box<dyn Map>; 2] = [
             Box::new(Dash(dashmap::DashMap::with_hasher(Hasher::default()))),
-            Box::new(Papaya(papaya::HashMap::builder().hasher(Hasher::default()).build())),
+            Box::new(Papaya(
+                papaya::HashMap::builder().hasher(Hasher::default()).build(),
+            )),
         ];
         for map in &maps {
             for (i, k) in keys.iter().enumerate() {

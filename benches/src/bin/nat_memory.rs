@@ -27,23 +27,40 @@ fn main() {
         let t = flows::tuple(i);
         let p = natcore::testing::udp_packet((t.src, t.src_port), (t.dst, t.dst_port), b"payload!");
         buf.copy_from_slice(&p);
-        engine.handle_outbound(now, &mut buf, &mut reply, &mut counters).ok();
+        engine
+            .handle_outbound(now, &mut buf, &mut reply, &mut counters)
+            .ok();
     }
     assert_eq!(engine.table().len(), FLOWS);
     let heap = ALLOC.live_bytes() - heap_before;
     let rss = rss_bytes().unwrap_or(0).saturating_sub(rss_before);
     println!("flows                              {FLOWS}");
-    println!("heap bytes live per flow           {:.1}", heap as f64 / FLOWS as f64);
-    println!("RSS growth per flow                {:.1}", rss as f64 / FLOWS as f64);
-    println!("allocations (incl. 1 packet/flow)  {:.2} per flow", (ALLOC.allocations() - allocations_before) as f64 / FLOWS as f64);
+    println!(
+        "heap bytes live per flow           {:.1}",
+        heap as f64 / FLOWS as f64
+    );
+    println!(
+        "RSS growth per flow                {:.1}",
+        rss as f64 / FLOWS as f64
+    );
+    println!(
+        "allocations (incl. 1 packet/flow)  {:.2} per flow",
+        (ALLOC.allocations() - allocations_before) as f64 / FLOWS as f64
+    );
 
     // Established-flow translation must not allocate.
     let t = flows::tuple(42);
-    let template = natcore::testing::udp_packet((t.src, t.src_port), (t.dst, t.dst_port), b"payload!");
+    let template =
+        natcore::testing::udp_packet((t.src, t.src_port), (t.dst, t.dst_port), b"payload!");
     let before = ALLOC.allocations();
     for _ in 0..100_000 {
         buf.copy_from_slice(&template);
-        engine.handle_outbound(now, &mut buf, &mut reply, &mut counters).ok();
+        engine
+            .handle_outbound(now, &mut buf, &mut reply, &mut counters)
+            .ok();
     }
-    println!("allocations per established packet {:.4}", (ALLOC.allocations() - before) as f64 / 100_000.0);
+    println!(
+        "allocations per established packet {:.4}",
+        (ALLOC.allocations() - before) as f64 / 100_000.0
+    );
 }

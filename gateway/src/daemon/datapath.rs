@@ -147,7 +147,9 @@ impl InboundWorker {
             drops: TunnelDropCounts::default(),
             reply: vec![0; 1500],
             send: SendBatch::new(SEND_SLOTS, datagram_capacity.max(MAX_PACKET + WG_OVERHEAD)),
-            tun_bufs: (0..batch).map(|_| Vec::with_capacity(HEADROOM + MAX_PACKET)).collect(),
+            tun_bufs: (0..batch)
+                .map(|_| Vec::with_capacity(HEADROOM + MAX_PACKET))
+                .collect(),
             tun_len: 0,
         }
     }
@@ -170,7 +172,10 @@ pub fn inbound_batch<'d>(
         buf.clear();
         buf.resize(HEADROOM + datagram.len(), 0);
         let out = &mut buf[HEADROOM..];
-        match shared.tunnels.handle_datagram(from, datagram, out, &mut w.send) {
+        match shared
+            .tunnels
+            .handle_datagram(from, datagram, out, &mut w.send)
+        {
             Inbound::Packet { len, .. } => {
                 let packet = &mut buf[HEADROOM..HEADROOM + len];
                 if destination_of(packet) == Some(shared.gateway_ip) {

@@ -23,7 +23,8 @@ pub struct HealthState {
 impl HealthState {
     /// Keeps probers of peers that stay, adds new ones, forgets removed ones.
     pub fn sync(&mut self, peers: &[(String, Ipv4Addr)]) {
-        self.probers.retain(|name, _| peers.iter().any(|(n, _)| n == name));
+        self.probers
+            .retain(|name, _| peers.iter().any(|(n, _)| n == name));
         for (name, target) in peers {
             let entry = self
                 .probers

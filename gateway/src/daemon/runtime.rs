@@ -31,11 +31,17 @@ pub enum DaemonError {
     #[error("global IP allocation: {0}")]
     Ipam(#[from] natcore::ipam::IpamError),
     #[error("state directory {path}: {source}")]
-    State { path: PathBuf, source: std::io::Error },
+    State {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("tunnel peers: {0}")]
     Tunnel(String),
     #[error("TUN device {name}: {source} (the gateway needs CAP_NET_ADMIN and /dev/net/tun)")]
-    Tun { name: String, source: std::io::Error },
+    Tun {
+        name: String,
+        source: std::io::Error,
+    },
     #[error("routes: {0}")]
     Routes(std::io::Error),
     #[error("UDP port {port}: {source}")]
@@ -130,7 +136,13 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     for notice in &notices {
         tracing::warn!("{notice}");
     }
-    let daemon = Arc::new(Daemon::new(config_path, config.clone(), secrets.public_key, ipam, state.clone()));
+    let daemon = Arc::new(Daemon::new(
+        config_path,
+        config.clone(),
+        secrets.public_key,
+        ipam,
+        state.clone(),
+    ));
     daemon.save_ipam();
 
     let engine = Arc::new(Engine::new(engine_config(&config), Arc::new(daemon.plan())));
@@ -140,9 +152,15 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
             match natcore::nat::flows_from_bytes(&bytes) {
                 Ok(records) => {
                     let report = engine.import_flows(now, &records);
-                    tracing::info!(imported = report.imported, skipped = report.skipped.len(), "restored NAT flows from the last graceful stop");
+                    tracing::info!(
+                        imported = report.imported,
+                        skipped = report.skipped.len(),
+                        "restored NAT flows from the last graceful stop"
+                    );
                 }
-                Err(e) => tracing::warn!(error = %e, "saved NAT flows unreadable; starting with an empty table"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "saved NAT flows unreadable; starting with an empty table")
+                }
             }
             // Used once: a crash later must not resurrect stale flows.
             if let Err(e) = state.remove(FLOWS_FILE) {
@@ -182,13 +200,16 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
         })?,
     );
     let mut routes = InstalledRoutes::new(ifindex(tun.name())?).map_err(DaemonError::Routes)?;
-    routes.sync(&tun_routes(&config)).map_err(DaemonError::Routes)?;
-    let udp = Arc::new(
-        TunnelSocket::bind(config.listen_port).map_err(|source| DaemonError::Udp {
-            port: config.listen_port,
-            source,
-        })?,
-    );
+    routes
+        .sync(&tun_routes(&config))
+        .map_err(DaemonError::Routes)?;
+    let udp =
+        Arc::new(
+            TunnelSocket::bind(config.listen_port).map_err(|source| DaemonError::Udp {
+                port: config.listen_port,
+                source,
+            })?,
+        );
     tracing::info!(
         cluster = %config.cluster_id,
         tun = tun.name(),
@@ -205,7 +226,13 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     signals::spawn(events_tx.clone())?;
     daemon.start_operator_endpoints(events_tx);
     let threads = vec![
-        spawn_outbound(shared.clone(), tun.clone(), udp.clone(), stop.clone(), interrupt.clone())?,
+        spawn_outbound(
+            shared.clone(),
+            tun.clone(),
+            udp.clone(),
+            stop.clone(),
+            interrupt.clone(),
+        )?,
         spawn_inbound(shared.clone(), tun.clone(), udp.clone(), stop.clone())?,
         spawn_timers(shared.clone(), daemon.clone(), udp.clone(), stop.clone())?,
     ];
@@ -246,29 +273,42 @@ fn spawn_outbound(
     stop: Arc<AtomicBool>,
     interrupt: Arc<InterruptEvent>,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name("tun-rx".into()).spawn(move || {
-        let mut worker = OutboundWorker::new(shared.tunnels.datagram_capacity());
-        let mut scratch = vec![0u8; SUPERPACKET];
-        let mut bufs = vec![vec![0u8; HEADROOM + 65_535]; IDEAL_BATCH_SIZE];
-        let mut sizes = vec![0usize; IDEAL_BATCH_SIZE];
-        let mut tun_out = TunOut { tun: &tun, gro: GROTable::default() };
-        let mut net = UdpOut(&udp);
-        while !stop.load(Ordering::Relaxed) {
-            match tun.recv_batch(&mut scratch, &mut bufs, &mut sizes, &interrupt) {
-                Ok(n) => {
-                    let now = Instant::now();
-                    datapath::outbound_batch(&shared, &mut worker, now, &mut bufs[..n], &sizes[..n], &mut tun_out, &mut net);
-                }
-                Err(e) if stop.load(Ordering::Relaxed) => {
-                    tracing::debug!(error = %e, "TUN read interrupted for shutdown");
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "TUN read failed");
-                    std::thread::sleep(Duration::from_millis(10));
+    std::thread::Builder::new()
+        .name("tun-rx".into())
+        .spawn(move || {
+            let mut worker = OutboundWorker::new(shared.tunnels.datagram_capacity());
+            let mut scratch = vec![0u8; SUPERPACKET];
+            let mut bufs = vec![vec![0u8; HEADROOM + 65_535]; IDEAL_BATCH_SIZE];
+            let mut sizes = vec![0usize; IDEAL_BATCH_SIZE];
+            let mut tun_out = TunOut {
+                tun: &tun,
+                gro: GROTable::default(),
+            };
+            let mut net = UdpOut(&udp);
+            while !stop.load(Ordering::Relaxed) {
+                match tun.recv_batch(&mut scratch, &mut bufs, &mut sizes, &interrupt) {
+                    Ok(n) => {
+                        let now = Instant::now();
+                        datapath::outbound_batch(
+                            &shared,
+                            &mut worker,
+                            now,
+                            &mut bufs[..n],
+                            &sizes[..n],
+                            &mut tun_out,
+                            &mut net,
+                        );
+                    }
+                    Err(e) if stop.load(Ordering::Relaxed) => {
+                        tracing::debug!(error = %e, "TUN read interrupted for shutdown");
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "TUN read failed");
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
                 }
             }
-        }
-    })
+        })
 }
 
 fn spawn_inbound(
@@ -277,26 +317,38 @@ fn spawn_inbound(
     udp: Arc<TunnelSocket>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name("udp-rx".into()).spawn(move || {
-        let mut worker = InboundWorker::new(BATCH, shared.tunnels.datagram_capacity());
-        let mut batch = RecvBatch::new(BATCH, MAX_DATAGRAM);
-        let mut tun_out = TunOut { tun: &tun, gro: GROTable::default() };
-        let mut net = UdpOut(&udp);
-        while !stop.load(Ordering::Relaxed) {
-            match udp.recv_batch(&mut batch) {
-                Ok(0) => {}
-                Ok(n) => {
-                    let now = Instant::now();
-                    let datagrams = (0..n).filter_map(|i| batch.get(i));
-                    datapath::inbound_batch(&shared, &mut worker, now, datagrams, &mut tun_out, &mut net);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "UDP receive failed");
-                    std::thread::sleep(Duration::from_millis(10));
+    std::thread::Builder::new()
+        .name("udp-rx".into())
+        .spawn(move || {
+            let mut worker = InboundWorker::new(BATCH, shared.tunnels.datagram_capacity());
+            let mut batch = RecvBatch::new(BATCH, MAX_DATAGRAM);
+            let mut tun_out = TunOut {
+                tun: &tun,
+                gro: GROTable::default(),
+            };
+            let mut net = UdpOut(&udp);
+            while !stop.load(Ordering::Relaxed) {
+                match udp.recv_batch(&mut batch) {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        let now = Instant::now();
+                        let datagrams = (0..n).filter_map(|i| batch.get(i));
+                        datapath::inbound_batch(
+                            &shared,
+                            &mut worker,
+                            now,
+                            datagrams,
+                            &mut tun_out,
+                            &mut net,
+                        );
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "UDP receive failed");
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
                 }
             }
-        }
-    })
+        })
 }
 
 fn spawn_timers(
@@ -305,32 +357,40 @@ fn spawn_timers(
     udp: Arc<TunnelSocket>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name("timers".into()).spawn(move || {
-        let mut out = SendBatch::new(datapath::SEND_SLOTS, shared.tunnels.datagram_capacity());
-        let mut drops = TunnelDropCounts::default();
-        let mut counters = Counters::default();
-        let mut net = UdpOut(&udp);
-        let mut next_second = Instant::now();
-        while !stop.load(Ordering::Relaxed) {
-            shared.tunnels.update_timers(&mut out, &mut drops);
-            datapath::send_control(&mut net, &mut out);
-            let now = Instant::now();
-            if now >= next_second {
-                next_second = now + daemon.probe_interval();
-                shared.engine.handle_timeout(now, &mut counters);
-                shared.engine.flush(&mut counters);
-                if let Ok(mut health) = shared.health.lock() {
-                    health.probe_all(now, shared.gateway_ip, &shared.tunnels, &mut out, &mut drops);
-                }
+    std::thread::Builder::new()
+        .name("timers".into())
+        .spawn(move || {
+            let mut out = SendBatch::new(datapath::SEND_SLOTS, shared.tunnels.datagram_capacity());
+            let mut drops = TunnelDropCounts::default();
+            let mut counters = Counters::default();
+            let mut net = UdpOut(&udp);
+            let mut next_second = Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                shared.tunnels.update_timers(&mut out, &mut drops);
                 datapath::send_control(&mut net, &mut out);
-                if drops.total() > 0 {
-                    if let Ok(mut total) = shared.tunnel_drops.lock() {
-                        total.merge(&drops);
+                let now = Instant::now();
+                if now >= next_second {
+                    next_second = now + daemon.probe_interval();
+                    shared.engine.handle_timeout(now, &mut counters);
+                    shared.engine.flush(&mut counters);
+                    if let Ok(mut health) = shared.health.lock() {
+                        health.probe_all(
+                            now,
+                            shared.gateway_ip,
+                            &shared.tunnels,
+                            &mut out,
+                            &mut drops,
+                        );
                     }
-                    drops.clear();
+                    datapath::send_control(&mut net, &mut out);
+                    if drops.total() > 0 {
+                        if let Ok(mut total) = shared.tunnel_drops.lock() {
+                            total.merge(&drops);
+                        }
+                        drops.clear();
+                    }
                 }
+                std::thread::sleep(TIMER_TICK);
             }
-            std::thread::sleep(TIMER_TICK);
-        }
-    })
+        })
 }

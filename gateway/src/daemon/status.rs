@@ -49,7 +49,13 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    pub fn new(config_path: &Path, config: Config, public_key: PublicKey, ipam: Ipam, state: StateDir) -> Self {
+    pub fn new(
+        config_path: &Path,
+        config: Config,
+        public_key: PublicKey,
+        ipam: Ipam,
+        state: StateDir,
+    ) -> Self {
         Daemon {
             config_path: config_path.to_path_buf(),
             public_key,
@@ -68,7 +74,9 @@ impl Daemon {
     }
 
     fn control(&self) -> std::sync::MutexGuard<'_, Control> {
-        self.control.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.control
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn plan(&self) -> AddressPlan {
@@ -95,7 +103,10 @@ impl Daemon {
             self.state_errors.fetch_add(1, Ordering::Relaxed);
             let msg = format!("saving {}: {e}", self.state.path(IPAM_FILE).display());
             tracing::error!("{msg}; forwarding continues with the allocations in memory");
-            *self.last_state_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(msg);
+            *self
+                .last_state_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(msg);
         }
     }
 
@@ -113,11 +124,17 @@ impl Daemon {
         match &result {
             Ok(_) => {
                 self.reloads_ok.fetch_add(1, Ordering::Relaxed);
-                *self.last_reload_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                *self
+                    .last_reload_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = None;
             }
             Err(e) => {
                 self.reloads_rejected.fetch_add(1, Ordering::Relaxed);
-                *self.last_reload_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
+                *self
+                    .last_reload_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
             }
         }
         result
@@ -133,27 +150,47 @@ impl Daemon {
         let old = &control.config;
         let restart_needed = [
             ("cluster_id", old.cluster_id != new.cluster_id),
-            ("private_key_file", *secrets.public_key.as_bytes() != *self.public_key.as_bytes()),
+            (
+                "private_key_file",
+                *secrets.public_key.as_bytes() != *self.public_key.as_bytes(),
+            ),
             ("listen_port", old.listen_port != new.listen_port),
             ("tunnel", old.tunnel != new.tunnel),
             ("local", old.local != new.local),
-            ("globalnet.global_cidr", old.globalnet.global_cidr != new.globalnet.global_cidr),
+            (
+                "globalnet.global_cidr",
+                old.globalnet.global_cidr != new.globalnet.global_cidr,
+            ),
             ("nat", old.nat != new.nat),
             ("state_dir", old.state_dir != new.state_dir),
             ("admin_socket", old.admin_socket != new.admin_socket),
-            ("metrics_address", old.metrics_address != new.metrics_address),
+            (
+                "metrics_address",
+                old.metrics_address != new.metrics_address,
+            ),
         ];
-        let fixed: Vec<&str> = restart_needed.iter().filter(|(_, c)| *c).map(|(f, _)| *f).collect();
+        let fixed: Vec<&str> = restart_needed
+            .iter()
+            .filter(|(_, c)| *c)
+            .map(|(f, _)| *f)
+            .collect();
         if !fixed.is_empty() {
             return Err(format!(
                 "{} changed: these take effect only on restart; nothing was applied",
                 fixed.join(", ")
             ));
         }
-        if old.remote_global_blocks() != new.remote_global_blocks() || old.routed_cidrs() != new.routed_cidrs() {
-            shared.engine.set_routing(new.remote_global_blocks(), new.routed_cidrs());
+        if old.remote_global_blocks() != new.remote_global_blocks()
+            || old.routed_cidrs() != new.routed_cidrs()
+        {
+            shared
+                .engine
+                .set_routing(new.remote_global_blocks(), new.routed_cidrs());
         }
-        let (ipam, notices) = control.ipam.update(ipam_spec(&new)).map_err(|e| e.to_string())?;
+        let (ipam, notices) = control
+            .ipam
+            .update(ipam_spec(&new))
+            .map_err(|e| e.to_string())?;
         // Validated: apply. Tunnels first (a failure there leaves all as it was).
         let change = shared
             .tunnels
@@ -176,9 +213,17 @@ impl Daemon {
         Ok(format!("peers: {change:?}"))
     }
 
-    fn peer_view(&self, shared: &Shared, config: &Config, info: crate::tunnel::PeerInfo) -> PeerView {
+    fn peer_view(
+        &self,
+        shared: &Shared,
+        config: &Config,
+        info: crate::tunnel::PeerInfo,
+    ) -> PeerView {
         let health = shared.health.lock().ok();
-        let rtt = health.as_ref().and_then(|h| h.stats(&info.name)).unwrap_or_default();
+        let rtt = health
+            .as_ref()
+            .and_then(|h| h.stats(&info.name))
+            .unwrap_or_default();
         let (buckets, sum, count) = health
             .as_ref()
             .and_then(|h| h.histogram(&info.name))
@@ -193,14 +238,20 @@ impl Daemon {
             PeerStatus::Connecting => (ConnectionStatus::Connecting, None),
             other => (ConnectionStatus::Error, Some(format!("{other:?}"))),
         };
-        if globalnet && status == ConnectionStatus::Connected && rtt.consecutive_failures > failures_allowed {
+        if globalnet
+            && status == ConnectionStatus::Connected
+            && rtt.consecutive_failures > failures_allowed
+        {
             status = ConnectionStatus::Error;
             reason = Some(format!(
                 "{} health probes in a row unanswered (handshake is fine: check the peer's routes/filters for {})",
                 rtt.consecutive_failures, info.name
             ));
         }
-        let now_unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let now_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
         PeerView {
             name: info.name.clone(),
             public_key: PublicKey::from_bytes(info.public_key).to_base64(),
@@ -247,7 +298,10 @@ fn counts<const N: usize>(values: &[u64; N], label: impl Fn(usize) -> &'static s
     values
         .iter()
         .enumerate()
-        .map(|(i, &value)| Count { label: label(i).to_string(), value })
+        .map(|(i, &value)| Count {
+            label: label(i).to_string(),
+            value,
+        })
         .collect()
 }
 
@@ -258,7 +312,12 @@ impl StatusSource for Daemon {
         let ipam = &control.ipam;
         let (peers, nat_stats, tunnel_drops, tun_name) = match self.shared.get() {
             Some((shared, tun)) => (
-                shared.tunnels.peers().into_iter().map(|p| self.peer_view(shared, config, p)).collect(),
+                shared
+                    .tunnels
+                    .peers()
+                    .into_iter()
+                    .map(|p| self.peer_view(shared, config, p))
+                    .collect(),
                 Some(shared.engine.stats()),
                 tunnel_drop_counts(shared),
                 tun.clone(),
@@ -269,18 +328,34 @@ impl StatusSource for Daemon {
         let exports = plan
             .ingress
             .iter()
-            .map(|i| ExportView { service: i.service.clone(), global_ip: i.global_ip, target: i.target, headless: i.headless })
+            .map(|i| ExportView {
+                service: i.service.clone(),
+                global_ip: i.global_ip,
+                target: i.target,
+                headless: i.headless,
+            })
             .collect();
         let ports = |ip| {
             nat_stats
                 .as_ref()
-                .and_then(|s| s.table.egress_ports_in_use.iter().find(|(g, _)| *g == ip).map(|(_, n)| *n))
+                .and_then(|s| {
+                    s.table
+                        .egress_ports_in_use
+                        .iter()
+                        .find(|(g, _)| *g == ip)
+                        .map(|(_, n)| *n)
+                })
                 .unwrap_or(0)
         };
         let mut egress: Vec<EgressIpView> = plan
             .pool
             .iter()
-            .map(|&ip| EgressIpView { global_ip: ip, owner: "cluster".into(), sources: Vec::new(), ports_in_use: ports(ip) })
+            .map(|&ip| EgressIpView {
+                global_ip: ip,
+                owner: "cluster".into(),
+                sources: Vec::new(),
+                ports_in_use: ports(ip),
+            })
             .collect();
         for g in &plan.groups {
             egress.extend(g.ips.iter().map(|&ip| EgressIpView {
@@ -310,14 +385,24 @@ impl StatusSource for Daemon {
             Some(s) => {
                 let mut drops: Vec<Count> = DropReason::ALL
                     .iter()
-                    .map(|r| Count { label: r.as_str().into(), value: s.drops(*r) })
+                    .map(|r| Count {
+                        label: r.as_str().into(),
+                        value: s.drops(*r),
+                    })
                     .collect();
-                drops.extend(tunnel_drops.iter().map(|(l, v)| Count { label: (*l).into(), value: *v }));
+                drops.extend(tunnel_drops.iter().map(|(l, v)| Count {
+                    label: (*l).into(),
+                    value: *v,
+                }));
                 NatView {
                     flows: counts(&s.table.live_flows, |i| protocol_label(PROTOCOLS[i])),
                     tcp_states: counts(&s.table.live_tcp, |i| TcpState::ALL[i].as_str()),
-                    flows_created_total: counts(&s.totals.flows_created, |i| protocol_label(PROTOCOLS[i])),
-                    flows_expired_total: counts(&s.totals.flows_expired, |i| protocol_label(PROTOCOLS[i])),
+                    flows_created_total: counts(&s.totals.flows_created, |i| {
+                        protocol_label(PROTOCOLS[i])
+                    }),
+                    flows_expired_total: counts(&s.totals.flows_expired, |i| {
+                        protocol_label(PROTOCOLS[i])
+                    }),
                     translations_outbound_total: s.totals.translated[Direction::Outbound as usize],
                     translations_inbound_total: s.totals.translated[Direction::Inbound as usize],
                     mss_clamped_total: s.totals.mss_clamped,
@@ -327,7 +412,10 @@ impl StatusSource for Daemon {
                         .table
                         .top_talkers
                         .iter()
-                        .map(|(ip, n)| Count { label: ip.to_string(), value: *n })
+                        .map(|(ip, n)| Count {
+                            label: ip.to_string(),
+                            value: *n,
+                        })
                         .collect(),
                     max_flows: config.nat.max_flows as u64,
                     max_flows_per_source: config.nat.max_flows_per_source as u64,
@@ -363,7 +451,9 @@ impl StatusSource for Daemon {
         match self.events.get() {
             Some(tx) => tx
                 .send(ControlEvent::Reload)
-                .map(|_| "reload requested; see the gateway log and `gwctl peers` for the result".into())
+                .map(|_| {
+                    "reload requested; see the gateway log and `gwctl peers` for the result".into()
+                })
                 .map_err(|_| "the gateway is stopping".into()),
             None => Err("the gateway is still starting".into()),
         }
