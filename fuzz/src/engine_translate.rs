@@ -32,8 +32,11 @@ const TUNNEL_MTU: usize = 1420;
 /// Clock jumps selected by bits 1–3 of `op` (ms).
 pub const JUMPS_MS: [u64; 8] = [0, 1, 1_000, 30_001, 60_001, 240_001, 300_001, 7_440_001];
 
-/// Encodes a fuzz input (for seeds): `(outbound, jump index, packet)`.
-pub fn encode(packets: &[(bool, u8, &[u8])]) -> Vec<u8> {
+/// One step of an input: (outbound, index into [`JUMPS_MS`], packet).
+pub type Op<'a> = (bool, u8, &'a [u8]);
+
+/// Encodes a fuzz input (for seeds).
+pub fn encode(packets: &[Op<'_>]) -> Vec<u8> {
     let mut input = Vec::new();
     for &(outbound, jump, packet) in packets {
         input.push(u8::from(outbound) | ((jump & 7) << 1));

@@ -97,7 +97,7 @@ fn engine_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     tail[2..4].copy_from_slice(&36u16.to_be_bytes());
     set_fragment(&mut tail, false, 9);
     let routed_out = udp_packet((pod, 40004), (routed, 53), b"q");
-    let sequences: [(&str, Vec<(bool, u8, &[u8])>); 8] = [
+    let sequences: [(&str, Vec<engine_translate::Op>); 8] = [
         (
             "tcp_open_close",
             vec![
