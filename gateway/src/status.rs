@@ -168,4 +168,10 @@ pub trait StatusSource: Send + Sync {
     /// Sends DF probes of decreasing size through the tunnel to `peer`'s gateway
     /// address; the largest IP packet size that got an answer (None: nothing passed).
     fn mtu_probe(&self, peer: &str) -> Result<Option<u16>, String>;
+    /// Liveness for `/healthz`: Err(why) when one of the daemon's loops has
+    /// stalled (e.g. the timers thread has not ticked for seconds). The default
+    /// says "alive", which is what a process able to answer HTTP at all shows.
+    fn liveness(&self) -> Result<(), String> {
+        Ok(())
+    }
 }

@@ -1,6 +1,7 @@
 //! Root-only: the I/O layer against the real kernel, inside a private network
 //! namespace that this test's thread unshares (it vanishes with the thread, so
 //! nothing leaks onto the host). Fails, not skips, when CI=true and not root.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a panic is the failure report
 
 use gateway::io::netlink::{ifindex, InstalledRoutes};
 use gateway::io::tun::{Tun, TunSettings, HEADROOM, IDEAL_BATCH_SIZE, SUPERPACKET};
@@ -34,7 +35,7 @@ fn in_private_netns<F: FnOnce() + Send + 'static>(f: F) {
         f();
     })
     .join()
-    .expect("netns thread panicked");
+    .unwrap_or_else(|_| panic!("netns thread panicked"));
 }
 
 #[test]

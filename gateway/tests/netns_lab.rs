@@ -6,7 +6,7 @@
 //! Needs root (network namespaces, TUN). Without root it is skipped on a developer machine
 //! and fails under `CI=true`, so CI cannot pass by not running it. The namespaces have fixed
 //! names: `.config/nextest.toml` puts this test in the serial `netns` group.
-#![allow(clippy::panic, clippy::expect_used)] // a test reports failure by panicking
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a panic is the failure report
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,6 +1,7 @@
 //! Two gateways over an in-memory network: handshake, data both ways,
 //! anti-spoofing, garbage, roaming, peer set changes. These need no clock
 //! movement, so they run with and without the `simulated-time` feature.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a panic is the failure report
 
 mod tunnel_support;
 

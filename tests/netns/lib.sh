@@ -10,7 +10,7 @@ readonly ECHO_PORT=8080
 readonly LINK_MTU=1500
 readonly TUNNEL_MTU=1420
 readonly TCP_IP_HEADERS=40 # IPv4 20 + TCP 20: MSS = MTU - 40
-readonly DEFAULT_METRICS_ADDRESS=127.0.0.1:9899
+readonly DEFAULT_METRICS_ADDRESS=127.0.0.1:9898 # the schema default 0.0.0.0:9898, dialled locally
 
 PASSES=0
 FAILURES=0
@@ -116,11 +116,14 @@ host, port, payload = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode()
 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 sock.settimeout(2)
 for _ in range(3):  # UDP may lose the first datagram while a flow is set up
-    sock.sendto(payload, (host, port))
     try:
+        sock.sendto(payload, (host, port))
         data, source = sock.recvfrom(65535)
     except socket.timeout:
         continue
+    except OSError as err:  # e.g. no route, or an ICMP error reported on the socket
+        print(f"UDP to {host}:{port} failed: {err}")
+        sys.exit(1)
     print(f"{source[0]}:{source[1]} {data.decode(errors='replace')}")
     sys.exit(0)
 print(f"no UDP reply from {host}:{port} after 3 tries")

@@ -72,8 +72,9 @@ enum Command {
         #[arg(value_enum)]
         shell: CompletionShell,
     },
-    // --- Running gateway (admin socket): peers, exports, egress, nat, diagnose ---
-    // Added together with the admin API.
+    // --- Running gateway (admin socket): peers, exports, egress, nat, diagnose, reload ---
+    #[command(flatten)]
+    Status(gateway::cli::StatusCommand),
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +119,9 @@ struct Failure(String);
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Status(cmd) => {
+            return gateway::cli::run(cmd, std::path::Path::new(gateway::cli::DEFAULT_SOCKET))
+        }
         Command::Genkey => genkey(),
         Command::Pubkey => pubkey(),
         Command::CheckConfig(args) => check_config(&args),

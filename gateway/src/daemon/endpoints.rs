@@ -2,9 +2,17 @@
 
 use super::status::Daemon;
 use crate::config::Config;
+use crate::status::StatusSource;
 use std::sync::Arc;
 
 pub fn start(daemon: Arc<Daemon>, config: &Config) {
-    let _ = (daemon, config);
-    tracing::warn!("admin socket and metrics endpoint are not built into this version yet");
+    let source: Arc<dyn StatusSource> = daemon;
+    if let Err(e) = crate::admin::serve_admin(&config.admin_socket, source.clone()) {
+        tracing::error!(path = %config.admin_socket.display(), error = %e, "admin socket unavailable: gwctl cannot reach this gateway");
+    }
+    if let Some(addr) = config.metrics_address {
+        if let Err(e) = crate::metrics::serve_metrics(addr, source) {
+            tracing::error!(%addr, error = %e, "metrics endpoint unavailable");
+        }
+    }
 }

@@ -14,6 +14,9 @@ pub fn gateway_ip_of(block: Ipv4Net) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(block.network()).saturating_add(1))
 }
 
+/// Cumulative buckets (upper bound s, count), sum and count of RTT samples.
+pub type RttHistogram = (Vec<(f64, u64)>, std::time::Duration, u64);
+
 /// Probers by peer name, and the peer gateway address each one targets.
 #[derive(Default)]
 pub struct HealthState {
@@ -46,7 +49,7 @@ impl HealthState {
         self.probers.get(peer).map(|(_, p)| p.stats())
     }
 
-    pub fn histogram(&self, peer: &str) -> Option<(Vec<(f64, u64)>, std::time::Duration, u64)> {
+    pub fn histogram(&self, peer: &str) -> Option<RttHistogram> {
         self.probers.get(peer).map(|(_, p)| p.histogram())
     }
 

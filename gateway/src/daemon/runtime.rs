@@ -147,8 +147,8 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
 
     let engine = Arc::new(Engine::new(engine_config(&config), Arc::new(daemon.plan())));
     let now = Instant::now();
-    match state.read(FLOWS_FILE).map_err(state_err)? {
-        Some(bytes) => {
+    if let Some(bytes) = state.read(FLOWS_FILE).map_err(state_err)? {
+        {
             match natcore::nat::flows_from_bytes(&bytes) {
                 Ok(records) => {
                     let report = engine.import_flows(now, &records);
@@ -167,7 +167,6 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
                 tracing::warn!(error = %e, "could not remove the consumed flow file");
             }
         }
-        None => {}
     }
 
     let tunnels = Arc::new(

@@ -326,7 +326,7 @@ impl Pair {
     /// A's first packet triggers the handshake; it arrives once it completes.
     pub fn connect(&mut self) {
         let first = Pair::a_to_b(b"hello");
-        self.a_sends(&[first.clone()]);
+        self.a_sends(std::slice::from_ref(&first));
         self.deliver_all();
         assert_eq!(self.b.tun.last().map(|(_, p)| p), Some(&first), "handshake");
     }

@@ -1,0 +1,10 @@
+//! The admin API: newline-delimited JSON over a Unix socket, served by the
+//! daemon and used by `gwctl`. Format and stability promise: docs/admin-api.md.
+
+pub mod client;
+pub mod protocol;
+pub mod server;
+
+pub use client::{AdminClient, ClientError};
+pub use protocol::{MtuProbeResult, Request, Response, MAX_REQUEST_BYTES};
+pub use server::serve_admin;
