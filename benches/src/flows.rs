@@ -72,9 +72,9 @@ pub fn packets(n: usize) -> Vec<u8> {
     arena
 }
 
-/// Visits 0..n in a scattered order (a stride coprime with n), so that
-/// consecutive lookups touch unrelated cache lines.
+/// The i-th index of a pseudo-random walk over 0..n (SplitMix of i), so
+/// that consecutive lookups touch unrelated cache lines (a plain stride
+/// would be prefetched).
 pub fn scattered(i: usize, n: usize) -> usize {
-    const STRIDE: usize = 1_000_003; // prime, larger than any n used here
-    (i.wrapping_mul(STRIDE)) % n
+    (mix(i as u64) % n as u64) as usize
 }

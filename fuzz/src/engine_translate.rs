@@ -32,8 +32,11 @@ const TUNNEL_MTU: usize = 1420;
 /// Clock jumps selected by bits 1–3 of `op` (ms).
 pub const JUMPS_MS: [u64; 8] = [0, 1, 1_000, 30_001, 60_001, 240_001, 300_001, 7_440_001];
 
-/// Encodes a fuzz input (for seeds): `(outbound, jump index, packet)`.
-pub fn encode(packets: &[(bool, u8, &[u8])]) -> Vec<u8> {
+/// One step of an input: (outbound, index into [`JUMPS_MS`], packet).
+pub type Op<'a> = (bool, u8, &'a [u8]);
+
+/// Encodes a fuzz input (for seeds).
+pub fn encode(packets: &[Op<'_>]) -> Vec<u8> {
     let mut input = Vec::new();
     for &(outbound, jump, packet) in packets {
         input.push(u8::from(outbound) | ((jump & 7) << 1));
@@ -46,13 +49,19 @@ pub fn encode(packets: &[(bool, u8, &[u8])]) -> Vec<u8> {
 
 pub fn engine() -> Engine {
     let config = EngineConfig {
-        local_cidrs: vec!["10.244.0.0/16".parse().unwrap(), "10.96.0.0/16".parse().unwrap()],
+        local_cidrs: vec![
+            "10.244.0.0/16".parse().unwrap(),
+            "10.96.0.0/16".parse().unwrap(),
+        ],
         remote_global_blocks: vec!["243.0.0.0/16".parse().unwrap()],
         routed_cidrs: vec!["172.20.0.0/16".parse().unwrap()],
         tunnel_mtu: TUNNEL_MTU as u16,
         icmp_source: Ipv4Addr::new(10, 244, 0, 1),
         timeouts: Timeouts::default(),
-        limits: Limits { max_flows: MAX_FLOWS, max_flows_per_source: 16 },
+        limits: Limits {
+            max_flows: MAX_FLOWS,
+            max_flows_per_source: 16,
+        },
     };
     let mut plan = AddressPlan::new(
         "242.0.0.0/16".parse().unwrap(),
@@ -80,9 +89,11 @@ impl Run {
         let mut buf = packet.to_vec();
         let mut reply = vec![0u8; 576];
         let result = if outbound {
-            self.engine.handle_outbound(self.now, &mut buf, &mut reply, &mut self.counters)
+            self.engine
+                .handle_outbound(self.now, &mut buf, &mut reply, &mut self.counters)
         } else {
-            self.engine.handle_inbound(self.now, &mut buf, &mut reply, &mut self.counters)
+            self.engine
+                .handle_inbound(self.now, &mut buf, &mut reply, &mut self.counters)
         };
         let drops: u64 = self.counters.drops.iter().sum();
         let (n, s) = self.engine.table().map_sizes();
@@ -96,12 +107,19 @@ impl Run {
             }
             Ok(Verdict::Reply { len }) => {
                 let icmp = &reply[..len];
-                assert!(all_checksums_valid(icmp), "generated ICMP error has a bad checksum");
+                assert!(
+                    all_checksums_valid(icmp),
+                    "generated ICMP error has a bad checksum"
+                );
                 let c = classify(icmp).expect("generated ICMP error does not classify");
                 let PacketKind::IcmpError { outer_dst, .. } = c.kind else {
                     panic!("reply is not an ICMP error: {c:?}");
                 };
-                assert_eq!(outer_dst.octets(), packet[12..16], "reply not sent to the sender");
+                assert_eq!(
+                    outer_dst.octets(),
+                    packet[12..16],
+                    "reply not sent to the sender"
+                );
                 None
             }
             Ok(Verdict::Forward { len }) => {
@@ -138,7 +156,11 @@ fn swapped(out: &[u8]) -> Option<Vec<u8>> {
 }
 
 pub fn check(data: &[u8]) {
-    let mut run = Run { engine: engine(), now: Instant::now(), counters: Counters::default() };
+    let mut run = Run {
+        engine: engine(),
+        now: Instant::now(),
+        counters: Counters::default(),
+    };
     let mut rest = data;
     while let [op, hi, lo, tail @ ..] = rest {
         let len = usize::from(u16::from_be_bytes([*hi, *lo])).min(tail.len());
@@ -156,19 +178,32 @@ pub fn check(data: &[u8]) {
             }
         }
         let translated_before = run.counters.translated;
-        let Some(out) = run.one(outbound, packet) else { continue };
+        let Some(out) = run.one(outbound, packet) else {
+            continue;
+        };
         let dir = usize::from(!outbound);
         let was_translated = run.counters.translated[dir] > translated_before[dir];
-        let Some(input) = classify(packet).ok().as_ref().and_then(flow_tuple) else { continue };
+        let Some(input) = classify(packet).ok().as_ref().and_then(flow_tuple) else {
+            continue;
+        };
         // A translated inbound packet over the tunnel MTU would, answered
         // outbound, rightly get "fragmentation needed" instead.
         if !was_translated || (!outbound && out.len() > TUNNEL_MTU) {
             continue;
         }
         // Translate-then-reverse: the answer must come back to the sender.
-        let Some(answer) = swapped(&out) else { continue };
-        let back = run.one(!outbound, &answer).expect("the reply to a translated packet was dropped");
-        let got = flow_tuple(&classify(&back).expect("classified above")).expect("still a flow packet");
-        assert_eq!(got, input.reversed(), "translate-then-reverse changed the tuple");
+        let Some(answer) = swapped(&out) else {
+            continue;
+        };
+        let back = run
+            .one(!outbound, &answer)
+            .expect("the reply to a translated packet was dropped");
+        let got =
+            flow_tuple(&classify(&back).expect("classified above")).expect("still a flow packet");
+        assert_eq!(
+            got,
+            input.reversed(),
+            "translate-then-reverse changed the tuple"
+        );
     }
 }

@@ -2,5 +2,6 @@
 //! `tests/corpus.rs` can replay every corpus file with plain `cargo test`.
 
 pub mod classify_rewrite;
+pub mod engine_translate;
 pub mod mss_clamp;
 pub mod seeds;

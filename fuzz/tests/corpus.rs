@@ -42,6 +42,11 @@ fn classify_rewrite_corpus() {
 }
 
 #[test]
+fn engine_translate_corpus() {
+    replay("engine_translate", natcore_fuzz::engine_translate::check);
+}
+
+#[test]
 fn mss_clamp_corpus() {
     replay("mss_clamp", natcore_fuzz::mss_clamp::check);
 }

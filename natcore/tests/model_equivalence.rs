@@ -345,7 +345,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
     fn engine_matches_the_reference_model(ops in proptest::collection::vec(op(), 1..120)) {

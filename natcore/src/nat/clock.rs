@@ -42,8 +42,12 @@ impl Clock {
     }
 }
 
+/// Whole milliseconds in `d`, in u64 arithmetic (no u128 on the hot path);
+/// saturates beyond 584 million years.
 fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+    d.as_secs()
+        .saturating_mul(1000)
+        .saturating_add(u64::from(d.subsec_millis()))
 }
 
 #[cfg(test)]

@@ -475,3 +475,36 @@ fn lookups_from_several_threads_while_flows_are_created() {
     assert_eq!(t.len(), 1500);
     consistent(&t);
 }
+
+#[test]
+fn racing_creators_of_one_flow_agree() {
+    let t = Arc::new(table());
+    let ips = [ip("242.0.0.2"), ip("242.0.0.3")];
+    let mk = |i: u32| FiveTuple {
+        protocol: Protocol::Tcp,
+        src: Ipv4Addr::from(u32::from(ip("10.244.0.0")) + i % 300),
+        src_port: 40000,
+        dst: ip("243.0.0.5"),
+        dst_port: 443,
+    };
+    let results: Vec<Vec<Endpoint>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let t = Arc::clone(&t);
+                s.spawn(move || {
+                    let mut c = Counters::default();
+                    (0..600)
+                        .map(|i| t.create_egress(T0, &mk(i), SYN, &ips, &mut c).unwrap())
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        results[0], results[1],
+        "both threads saw the same mapping for each tuple"
+    );
+    assert_eq!(t.len(), 300);
+    consistent(&t);
+}
