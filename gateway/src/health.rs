@@ -176,27 +176,48 @@ impl Prober {
     }
 }
 
-/// If `packet` is an ICMP echo reply to one of our probes (our identifier,
-/// addressed to `own_ip`), its source and sequence number.
-pub fn parse_probe_reply(packet: &[u8], own_ip: Ipv4Addr) -> Option<(Ipv4Addr, u16)> {
-    let ihl = usize::from(*packet.first()? & 0x0f) * 4;
-    let icmp = packet.get(ihl..)?;
-    let is_echo_reply = packet.get(9) == Some(&1) && icmp.first() == Some(&0);
-    let dst = Ipv4Addr::new(
-        *packet.get(16)?,
-        *packet.get(17)?,
-        *packet.get(18)?,
-        *packet.get(19)?,
-    );
-    let ident = u16::from_be_bytes([*icmp.get(4)?, *icmp.get(5)?]);
-    if !is_echo_reply || dst != own_ip || ident != PROBE_IDENT {
-        return None;
-    }
-    let src = Ipv4Addr::new(packet[12], packet[13], packet[14], packet[15]);
-    Some((src, u16::from_be_bytes([*icmp.get(6)?, *icmp.get(7)?])))
+/// An ICMP echo reply addressed to us, as far as the probes care.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EchoReply {
+    pub src: Ipv4Addr,
+    pub ident: u16,
+    pub seq: u16,
+    /// The IPv4 total length: MTU probes check the reply kept their size.
+    pub total_len: u16,
+    /// More-fragments set or a nonzero offset: the peer had to fragment it.
+    pub fragment: bool,
 }
 
-/// Builds an IPv4 ICMP echo request (DF set, TTL 64) with 8 bytes of payload.
+/// If `packet` is an ICMP echo reply addressed to `own_ip`, its fields.
+pub fn parse_echo_reply(packet: &[u8], own_ip: Ipv4Addr) -> Option<EchoReply> {
+    let header: &[u8; 20] = packet.get(..20)?.try_into().ok()?;
+    let ihl = usize::from(header[0] & 0x0f) * 4;
+    let icmp = packet.get(ihl..)?;
+    let is_echo_reply = header[0] >> 4 == 4 && header[9] == 1 && icmp.first() == Some(&0);
+    let dst = Ipv4Addr::new(header[16], header[17], header[18], header[19]);
+    if !is_echo_reply || dst != own_ip {
+        return None;
+    }
+    let flags_offset = u16::from_be_bytes([header[6], header[7]]);
+    Some(EchoReply {
+        src: Ipv4Addr::new(header[12], header[13], header[14], header[15]),
+        ident: u16::from_be_bytes([*icmp.get(4)?, *icmp.get(5)?]),
+        seq: u16::from_be_bytes([*icmp.get(6)?, *icmp.get(7)?]),
+        total_len: u16::from_be_bytes([header[2], header[3]]),
+        // MF (0x2000) or a fragment offset (low 13 bits).
+        fragment: flags_offset & 0x3fff != 0,
+    })
+}
+
+/// If `packet` is an ICMP echo reply to one of our health probes (our
+/// identifier, addressed to `own_ip`), its source and sequence number.
+pub fn parse_probe_reply(packet: &[u8], own_ip: Ipv4Addr) -> Option<(Ipv4Addr, u16)> {
+    let reply = parse_echo_reply(packet, own_ip)?;
+    (reply.ident == PROBE_IDENT).then_some((reply.src, reply.seq))
+}
+
+/// Builds a health probe: an IPv4 ICMP echo request (DF set, TTL 64) with 8
+/// bytes of payload.
 pub fn build_echo_request(
     src: Ipv4Addr,
     dst: Ipv4Addr,
@@ -204,10 +225,24 @@ pub fn build_echo_request(
     seq: u16,
     out: &mut [u8],
 ) -> Option<usize> {
-    let p = out.get_mut(..PROBE_LEN)?;
+    write_echo_request(src, dst, ident, seq, out.get_mut(..PROBE_LEN)?)
+}
+
+/// Fills all of `packet` (at least 28 bytes, at most 65535) with an IPv4 ICMP
+/// echo request, DF set, TTL 64, the payload a repeated "gw-probe".
+pub fn write_echo_request(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ident: u16,
+    seq: u16,
+    packet: &mut [u8],
+) -> Option<usize> {
+    let len = packet.len();
+    let total_len = u16::try_from(len).ok().filter(|&l| l >= 28)?;
+    let p = packet;
     p.fill(0);
     p[0] = 0x45;
-    p[2..4].copy_from_slice(&(PROBE_LEN as u16).to_be_bytes());
+    p[2..4].copy_from_slice(&total_len.to_be_bytes());
     p[6] = 0x40; // DF: probes must not be fragmented, like the seed's `ping -M do`.
     p[8] = 64;
     p[9] = 1;
@@ -218,10 +253,12 @@ pub fn build_echo_request(
     p[20] = 8; // echo request
     p[24..26].copy_from_slice(&ident.to_be_bytes());
     p[26..28].copy_from_slice(&seq.to_be_bytes());
-    p[28..36].copy_from_slice(b"gw-probe");
+    for (byte, fill) in p[28..].iter_mut().zip(b"gw-probe".iter().cycle()) {
+        *byte = *fill;
+    }
     let icmp_sum = natcore::checksum::fold(natcore::checksum::ones_complement_sum(&p[20..], 0));
     p[22..24].copy_from_slice(&icmp_sum.to_be_bytes());
-    Some(PROBE_LEN)
+    Some(len)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod health;
 pub mod io;
 pub mod keys;
 pub mod metrics;
+pub mod mtu_probe;
 pub mod state;
 pub mod status;
 pub mod tunnel;

@@ -10,7 +10,7 @@
 //! Buffers are allocated once per worker; `now` is read once per batch; NAT
 //! and tunnel counters are per worker and flushed once per batch.
 
-use crate::health::parse_probe_reply;
+use crate::health::parse_echo_reply;
 use crate::io::tun::HEADROOM;
 use crate::io::udp::SendBatch;
 use crate::tunnel::{DatagramSink, Inbound, TunnelDropCounts, Tunnels};
@@ -179,11 +179,15 @@ pub fn inbound_batch<'d>(
             Inbound::Packet { len, .. } => {
                 let packet = &mut buf[HEADROOM..HEADROOM + len];
                 if destination_of(packet) == Some(shared.gateway_ip) {
-                    if let Some((peer_ip, seq)) = parse_probe_reply(packet, shared.gateway_ip) {
-                        if let Ok(mut health) = shared.health.lock() {
-                            health.handle_reply(now, peer_ip, seq);
+                    if let Some(reply) = parse_echo_reply(packet, shared.gateway_ip) {
+                        let ours = shared
+                            .health
+                            .lock()
+                            .map(|mut health| health.handle_echo_reply(now, &reply))
+                            .unwrap_or(false);
+                        if ours {
+                            continue;
                         }
-                        continue;
                     }
                     // For the node itself (e.g. a peer's health probe): the
                     // kernel answers.

@@ -11,5 +11,6 @@ pub mod runtime;
 pub mod setup;
 pub mod signals;
 pub mod status;
+pub mod watch;
 
-pub use runtime::{run, DaemonError};
+pub use runtime::{run, run_with, DaemonError, RunOptions};

@@ -1,13 +1,19 @@
 //! Health probes of every Globalnet peer, sent from the timer thread and
 //! answered through the inbound path (see crate::health).
 
-use crate::health::{Prober, RttStats, PROBE_LEN};
+use crate::health::{EchoReply, Prober, RttStats, PROBE_LEN};
 use crate::io::udp::SendBatch;
+use crate::mtu_probe::{write_mtu_probe, MtuProbes};
 use crate::tunnel::{TunnelDropCounts, Tunnels};
 use ipnet::Ipv4Net;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::time::Instant;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a round of MTU probes waits for its answers: far above a tunnel's
+/// RTT, and a failing size only ever costs this once per round.
+const MTU_ROUND_WAIT: Duration = Duration::from_secs(1);
 
 /// The gateway address of a Globalnet block: its first host (what IPAM reserves).
 pub fn gateway_ip_of(block: Ipv4Net) -> Ipv4Addr {
@@ -21,6 +27,8 @@ pub type RttHistogram = (Vec<(f64, u64)>, std::time::Duration, u64);
 #[derive(Default)]
 pub struct HealthState {
     probers: HashMap<String, (Ipv4Addr, Prober)>,
+    /// `gwctl diagnose`'s MTU searches, sent from the timer thread too.
+    pub mtu: MtuProbes,
 }
 
 impl HealthState {
@@ -39,9 +47,46 @@ impl HealthState {
         }
     }
 
-    pub fn handle_reply(&mut self, now: Instant, from: Ipv4Addr, seq: u16) {
-        if let Some((_, p)) = self.probers.values_mut().find(|(ip, _)| *ip == from) {
-            p.handle_reply(now, seq);
+    /// An echo reply for our address: a health probe's or an MTU probe's.
+    pub fn handle_echo_reply(&mut self, now: Instant, reply: &EchoReply) -> bool {
+        if reply.ident == crate::health::PROBE_IDENT {
+            if let Some((_, p)) = self.probers.values_mut().find(|(ip, _)| *ip == reply.src) {
+                p.handle_reply(now, reply.seq);
+            }
+            return true;
+        }
+        self.mtu.handle_reply(reply)
+    }
+
+    /// The peer gateway address a peer's probes go to.
+    pub fn target_of(&self, peer: &str) -> Option<Ipv4Addr> {
+        self.probers.get(peer).map(|(ip, _)| *ip)
+    }
+
+    /// Sends the MTU probes `gwctl diagnose` queued.
+    pub fn send_mtu_probes(
+        &mut self,
+        own_ip: Ipv4Addr,
+        tunnels: &Tunnels,
+        out: &mut SendBatch,
+        drops: &mut TunnelDropCounts,
+    ) {
+        let pending = self.mtu.take_pending();
+        if pending.is_empty() {
+            return;
+        }
+        let mut packet = vec![0u8; usize::from(u16::MAX)];
+        for (target, size) in pending {
+            let name = self.probers.iter().find(|(_, (ip, _))| *ip == target);
+            let Some(id) = name.and_then(|(name, _)| tunnels.peer_id(name)) else {
+                continue;
+            };
+            if let Some(len) = write_mtu_probe(own_ip, target, size, &mut packet) {
+                if out.is_full() {
+                    break; // the rest of the round counts as lost; a round is ≤ 32 probes
+                }
+                tunnels.encapsulate_batch(id, [&packet[..len]], out, drops);
+            }
         }
     }
 
@@ -78,5 +123,46 @@ impl HealthState {
         for (_, p) in self.probers.values_mut() {
             p.expire(now);
         }
+    }
+}
+
+/// Runs `gwctl diagnose`'s MTU search against `peer` (probes sent by the timer
+/// thread, answers recorded by the inbound path): the largest packet size up
+/// to `max` that crossed the tunnel and came back unfragmented. Blocks for a
+/// few rounds of MTU_ROUND_WAIT at most.
+pub fn mtu_search(
+    health: &Mutex<HealthState>,
+    peer: &str,
+    max: u16,
+) -> Result<Option<u16>, String> {
+    let lock = || {
+        health
+            .lock()
+            .map_err(|_| "health state poisoned".to_string())
+    };
+    let target = lock()?.target_of(peer).ok_or_else(|| {
+        format!("{peer}: no such Globalnet peer (only peers with a global_cidr have a gateway address to probe)")
+    })?;
+    let mut failure = None;
+    let largest = crate::mtu_probe::search(max, |sizes| {
+        match lock() {
+            Ok(mut h) => h.mtu.request(target, sizes),
+            Err(e) => {
+                failure = Some(e);
+                return Vec::new();
+            }
+        }
+        let deadline = Instant::now() + MTU_ROUND_WAIT;
+        loop {
+            std::thread::sleep(Duration::from_millis(20));
+            let passed = lock().map(|h| h.mtu.passed(target)).unwrap_or_default();
+            if passed.len() == sizes.len() || Instant::now() >= deadline {
+                return passed;
+            }
+        }
+    });
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(largest),
     }
 }

@@ -117,8 +117,29 @@ impl DatagramOut for UdpOut<'_> {
     }
 }
 
-/// Runs the gateway until SIGTERM/SIGINT.
+/// How the daemon runs, beyond its config file (command-line flags).
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    /// Poll interval of the config file watch; None turns the watch off
+    /// (SIGHUP and `gwctl reload` still work).
+    pub config_watch: Option<std::time::Duration>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            config_watch: Some(super::watch::DEFAULT_WATCH_INTERVAL),
+        }
+    }
+}
+
+/// Runs the gateway until SIGTERM/SIGINT, with the default options.
 pub fn run(config_path: &Path) -> Result<(), DaemonError> {
+    run_with(config_path, RunOptions::default())
+}
+
+/// Runs the gateway until SIGTERM/SIGINT.
+pub fn run_with(config_path: &Path, options: RunOptions) -> Result<(), DaemonError> {
     let config = Config::load(config_path)?;
     let secrets = config.load_secrets()?;
     let state = StateDir::open(&config.state_dir).map_err(|source| DaemonError::State {
@@ -223,6 +244,9 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     daemon.attach(shared.clone(), tun.name().to_string());
     let (events_tx, events) = mpsc::channel();
     signals::spawn(events_tx.clone())?;
+    if let Some(interval) = options.config_watch {
+        super::watch::spawn(config_path.to_path_buf(), interval, events_tx.clone())?;
+    }
     daemon.start_operator_endpoints(events_tx);
     let threads = vec![
         spawn_outbound(
@@ -366,6 +390,14 @@ fn spawn_timers(
             let mut next_second = Instant::now();
             while !stop.load(Ordering::Relaxed) {
                 shared.tunnels.update_timers(&mut out, &mut drops);
+                if let Ok(mut health) = shared.health.lock() {
+                    health.send_mtu_probes(
+                        shared.gateway_ip,
+                        &shared.tunnels,
+                        &mut out,
+                        &mut drops,
+                    );
+                }
                 datapath::send_control(&mut net, &mut out);
                 let now = Instant::now();
                 if now >= next_second {

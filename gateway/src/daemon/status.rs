@@ -459,7 +459,9 @@ impl StatusSource for Daemon {
         }
     }
 
-    fn mtu_probe(&self, _peer: &str) -> Result<Option<u16>, String> {
-        Err("MTU probing through the tunnel is not implemented yet; use `ping -M do -s SIZE` from a pod".into())
+    fn mtu_probe(&self, peer: &str) -> Result<Option<u16>, String> {
+        let (shared, _) = self.shared.get().ok_or("the gateway is still starting")?;
+        let max = self.control().config.tunnel.mtu;
+        super::probes::mtu_search(&shared.health, peer, max)
     }
 }
