@@ -11,7 +11,9 @@
 //! [`Notice`]s for saved IPs that could not be kept; [`Ipam::to_bytes`] gives
 //! the bytes to save (the gateway writes them atomically). Allocation is
 //! deterministic first fit, and an owner that exists in both the saved state
-//! and the spec keeps exactly its saved IPs unless they are invalid.
+//! and the spec keeps exactly its saved IPs unless they are invalid (a pool
+//! or group that shrank keeps its lowest ones; one that grew gets more).
+//! [`Ipam::update`] does the same from the allocations in memory, for reloads.
 //!
 //! ```
 //! use natcore::ipam::{ExportKind, ExportSpec, Ipam, IpamSpec};
