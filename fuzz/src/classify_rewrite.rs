@@ -204,25 +204,28 @@ fn check_checksums(valid_before: bool, bytes: &[u8]) {
 /// ports and that checksum leaves it unchanged, whatever the quote's length.
 fn quoted_l4_sum(packet: &[u8]) -> Option<u16> {
     let inner = quoted_packet(packet)?;
+    // A quote too short for the inner IPv4 header's addresses has no L4 sum.
+    let addresses = inner.get(12..20)?;
+    let protocol = inner[9];
     let header_len = packet_header_len(inner);
     let l4 = inner.get(header_len..)?;
-    let (check_at, pseudo) = match inner[9] {
+    let (check_at, pseudo) = match protocol {
         6 => (16, true),
         17 => (6, true),
         1 => (2, false),
         _ => return None,
     };
     let field = l4.get(check_at..check_at + 2)?;
-    if inner[9] == 17 && field == [0, 0] {
+    if protocol == 17 && field == [0, 0] {
         return None; // no checksum
     }
     let len = u16::try_from(l4.len()).ok()?;
     let mut sum = 0u64;
     if pseudo {
-        for pair in inner[12..20].chunks(2) {
+        for pair in addresses.chunks(2) {
             sum += u64::from(u16::from_be_bytes([pair[0], pair[1]]));
         }
-        sum += u64::from(inner[9]) + u64::from(len);
+        sum += u64::from(protocol) + u64::from(len);
     }
     for pair in l4.chunks(2) {
         let hi = pair[0];
