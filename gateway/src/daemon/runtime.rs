@@ -236,6 +236,8 @@ pub fn run_with(config_path: &Path, options: RunOptions) -> Result<(), DaemonErr
         gateway_ip = %config.globalnet.gateway_ip,
         port = config.listen_port,
         peers = config.peers.len(),
+        udp_gso = udp.offloads().0,
+        udp_gro = udp.offloads().1,
         "gateway up"
     );
 

@@ -4,3 +4,4 @@
 pub mod netlink;
 pub mod tun;
 pub mod udp;
+pub mod udp_offload;

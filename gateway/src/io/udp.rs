@@ -1,12 +1,19 @@
 //! The tunnel's UDP socket, batched: `recvmmsg` / `sendmmsg` over a socket built
 //! with socket2 (large buffers, so bursts are not lost at the receive queue the
-//! way they are for wireguard-go and boringtun-cli — see dataplane.md).
+//! way they are for wireguard-go and boringtun-cli — see dataplane.md), with
+//! UDP GSO and GRO where the kernel has them (see [`super::udp_offload`]).
 
+use super::udp_offload::{
+    attach_segment_size, detach_control, gro_segment_size, gso_groups, gso_supported,
+    set_udp_option, ControlBuffer, CONTROL_LEN, MAX_SEGMENTS, UDP_GRO,
+};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Datagrams per `recvmmsg`/`sendmmsg` call.
@@ -18,9 +25,17 @@ const SOCKET_BUFFER_BYTES: usize = 8 << 20;
 /// How often a blocked receive returns so the loop can notice shutdown.
 const RECV_POLL: Duration = Duration::from_millis(200);
 
+/// Set to `off` to run without UDP GSO/GRO (to measure what they buy, or to
+/// rule them out when debugging).
+pub const OFFLOAD_ENV: &str = "GATEWAY_UDP_OFFLOAD";
+
 /// The gateway's UDP socket (IPv4, `0.0.0.0:port`).
 pub struct TunnelSocket {
     socket: UdpSocket,
+    /// GSO sends in use; cleared for good at the first send the kernel refuses.
+    gso: Arc<AtomicBool>,
+    /// The kernel coalesces received datagrams (UDP_GRO accepted at bind).
+    gro: bool,
 }
 
 impl TunnelSocket {
@@ -28,6 +43,12 @@ impl TunnelSocket {
     /// CAP_NET_ADMIN (which the gateway has); without it the kernel caps the
     /// buffer at `net.core.rmem_max`, which still works, only with less slack.
     pub fn bind(port: u16) -> io::Result<Self> {
+        let offload = std::env::var(OFFLOAD_ENV).map_or(true, |v| v != "off");
+        Self::bind_with(port, offload)
+    }
+
+    /// [`TunnelSocket::bind`], with UDP GSO/GRO tried (`offload`) or not.
+    pub fn bind_with(port: u16, offload: bool) -> io::Result<Self> {
         let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
         socket.set_reuse_address(true)?;
         if set_buffer_force(&socket, libc::SO_RCVBUFFORCE).is_err() {
@@ -39,9 +60,20 @@ impl TunnelSocket {
         let addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port));
         socket.bind(&addr.into())?;
         socket.set_read_timeout(Some(RECV_POLL))?;
+        let fd = socket.as_raw_fd();
+        let gso = offload && gso_supported(fd);
+        let gro = offload && set_udp_option(fd, UDP_GRO, 1);
+        tracing::debug!(gso, gro, "UDP offloads");
         Ok(TunnelSocket {
             socket: socket.into(),
+            gso: Arc::new(AtomicBool::new(gso)),
+            gro,
         })
+    }
+
+    /// (GSO, GRO) in use, for logs and status.
+    pub fn offloads(&self) -> (bool, bool) {
+        (self.gso.load(Ordering::Relaxed), self.gro)
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -51,6 +83,8 @@ impl TunnelSocket {
     pub fn try_clone(&self) -> io::Result<Self> {
         Ok(TunnelSocket {
             socket: self.socket.try_clone()?,
+            gso: Arc::clone(&self.gso),
+            gro: self.gro,
         })
     }
 
@@ -59,11 +93,12 @@ impl TunnelSocket {
         self.socket.send_to(datagram, to)
     }
 
-    /// Receives up to `batch.capacity()` datagrams with one `recvmmsg`,
+    /// Receives up to `batch.capacity()` messages with one `recvmmsg`,
     /// blocking until at least one arrives or the poll interval passes
-    /// (then `Ok(0)`).
+    /// (then `Ok(0)`). Returns the number of datagrams: with GRO one message
+    /// can hold many, which [`RecvBatch::get`] hands out one by one.
     pub fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
-        batch.len = 0;
+        batch.segments.clear();
         let n = batch.bufs.len();
         for i in 0..n {
             batch.iov[i] = libc::iovec {
@@ -77,10 +112,15 @@ impl TunnelSocket {
             hdr.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
             hdr.msg_hdr.msg_iov = &mut batch.iov[i];
             hdr.msg_hdr.msg_iovlen = 1;
+            if self.gro {
+                hdr.msg_hdr.msg_control = batch.controls[i].as_mut_ptr().cast();
+                hdr.msg_hdr.msg_controllen = CONTROL_LEN;
+            }
             batch.headers[i] = hdr;
         }
-        // SAFETY: headers, iovecs, addresses and buffers are owned by `batch`
-        // and outlive the call; the kernel writes at most the lengths given.
+        // SAFETY: headers, iovecs, addresses, control and data buffers are
+        // owned by `batch` and outlive the call; the kernel writes at most the
+        // lengths given.
         let got = unsafe {
             libc::recvmmsg(
                 self.socket.as_raw_fd(),
@@ -99,54 +139,79 @@ impl TunnelSocket {
                 _ => Err(err),
             };
         }
-        batch.len = got as usize;
-        Ok(batch.len)
+        for i in 0..got as usize {
+            let hdr = &batch.headers[i];
+            let total = (hdr.msg_len as usize).min(batch.bufs[i].len());
+            let stride = gro_segment_size(&hdr.msg_hdr).unwrap_or(total).max(1);
+            let mut offset = 0;
+            while offset < total {
+                let len = stride.min(total - offset);
+                batch.segments.push((i as u32, offset as u32, len as u32));
+                offset += len;
+            }
+            if total == 0 {
+                batch.segments.push((i as u32, 0, 0)); // an empty datagram is still one
+            }
+        }
+        Ok(batch.segments.len())
     }
 
-    /// Sends every queued datagram with as few `sendmmsg` calls as the kernel
-    /// allows, then clears the queue. Returns (sent, failed) counts; a failed
-    /// datagram is dropped (UDP is lossy anyway) and reported to the caller.
+    /// Sends every queued datagram with as few syscalls as the kernel allows
+    /// (GSO groups within one `sendmmsg` when available), then clears the
+    /// queue. Returns (sent, failed) datagram counts; a failed datagram is
+    /// dropped (UDP is lossy anyway) and reported to the caller.
     pub fn send_batch(&self, batch: &mut SendBatch) -> (usize, usize) {
-        let mut sent = 0;
-        let mut failed = 0;
         let total = batch.len;
         for i in 0..total {
             batch.iov[i] = libc::iovec {
                 iov_base: batch.bufs[i].as_mut_ptr().cast(),
                 iov_len: batch.lens[i],
             };
-            // SAFETY: as in recv_batch.
-            let mut hdr: libc::mmsghdr = unsafe { std::mem::zeroed() };
-            hdr.msg_hdr.msg_name = (&mut batch.addrs[i] as *mut libc::sockaddr_in).cast();
-            hdr.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
-            hdr.msg_hdr.msg_iov = &mut batch.iov[i];
-            hdr.msg_hdr.msg_iovlen = 1;
-            batch.headers[i] = hdr;
         }
-        let mut start = 0;
-        while start < total {
-            // SAFETY: headers[start..total] were filled above and point into
-            // buffers owned by `batch`.
-            let n = unsafe {
-                libc::sendmmsg(
-                    self.socket.as_raw_fd(),
-                    batch.headers[start..].as_mut_ptr(),
-                    (total - start) as u32,
-                    0,
-                )
-            };
-            if n <= 0 {
+        let (mut sent, mut failed) = (0, 0);
+        let mut from = 0;
+        while from < total {
+            let gso = self.gso.load(Ordering::Relaxed);
+            let groups = batch.build_headers(from, gso);
+            let mut next = 0;
+            while next < groups {
+                // SAFETY: headers[next..groups] were filled by build_headers and
+                // point into iovecs, addresses and buffers owned by `batch`.
+                let n = unsafe {
+                    libc::sendmmsg(
+                        self.socket.as_raw_fd(),
+                        batch.headers[next..groups].as_mut_ptr(),
+                        (groups - next) as u32,
+                        0,
+                    )
+                };
+                if n > 0 {
+                    for g in next..next + n as usize {
+                        sent += batch.groups[g].1;
+                    }
+                    next += n as usize;
+                    continue;
+                }
                 let err = io::Error::last_os_error();
                 if err.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
-                // Skip the datagram the kernel refused (e.g. no route) and go on.
-                failed += 1;
-                start += 1;
-            } else {
-                sent += n as usize;
-                start += n as usize;
+                let count = batch.groups[next].1;
+                if count > 1 && matches!(err.raw_os_error(), Some(libc::EIO | libc::EINVAL)) {
+                    // No checksum offload on the egress device: plain sends from here on.
+                    tracing::info!(error = %err, "UDP GSO refused by the kernel; sending datagrams one by one");
+                    self.gso.store(false, Ordering::Relaxed);
+                    break;
+                }
+                // Skip what the kernel refused (e.g. no route) and go on.
+                failed += count;
+                next += 1;
             }
+            from = if next < groups {
+                batch.groups[next].0 // resend the refused GSO group without GSO
+            } else {
+                total
+            };
         }
         batch.len = 0;
         (sent, failed)
@@ -159,7 +224,9 @@ pub struct RecvBatch {
     iov: Vec<libc::iovec>,
     addrs: Vec<libc::sockaddr_in>,
     headers: Vec<libc::mmsghdr>,
-    len: usize,
+    controls: Vec<ControlBuffer>,
+    /// (message, offset, length) of each datagram received, GRO split.
+    segments: Vec<(u32, u32, u32)>,
 }
 
 // SAFETY: the raw pointers inside iovec/mmsghdr are only scratch that is
@@ -176,26 +243,26 @@ impl RecvBatch {
             addrs: vec![empty_sockaddr(); count],
             // SAFETY: all-zero mmsghdr is valid (null pointers, zero lengths).
             headers: (0..count).map(|_| unsafe { std::mem::zeroed() }).collect(),
-            len: 0,
+            controls: vec![[0; 4]; count],
+            segments: Vec::with_capacity(count * MAX_SEGMENTS),
         }
     }
 
+    /// Datagrams received by the last `recv_batch`.
     pub fn len(&self) -> usize {
-        self.len
+        self.segments.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.segments.is_empty()
     }
 
     /// The `i`-th received datagram and its sender.
     pub fn get(&self, i: usize) -> Option<(SocketAddr, &[u8])> {
-        if i >= self.len {
-            return None;
-        }
-        let len = (self.headers[i].msg_len as usize).min(self.bufs[i].len());
-        let from = sockaddr_to_std(&self.addrs[i]);
-        Some((from, &self.bufs[i][..len]))
+        let &(msg, offset, len) = self.segments.get(i)?;
+        let (msg, offset, len) = (msg as usize, offset as usize, len as usize);
+        let from = sockaddr_to_std(self.addrs.get(msg)?);
+        Some((from, self.bufs.get(msg)?.get(offset..offset + len)?))
     }
 }
 
@@ -205,7 +272,13 @@ pub struct SendBatch {
     lens: Vec<usize>,
     iov: Vec<libc::iovec>,
     addrs: Vec<libc::sockaddr_in>,
+    /// Each datagram's destination as one comparable number (GSO grouping).
+    destinations: Vec<u64>,
+    /// One header and control buffer per GSO group (at most one per datagram).
     headers: Vec<libc::mmsghdr>,
+    controls: Vec<ControlBuffer>,
+    /// (first datagram, count) of each header's group.
+    groups: Vec<(usize, usize)>,
     len: usize,
 }
 
@@ -221,10 +294,47 @@ impl SendBatch {
             lens: vec![0; count],
             iov: vec![empty_iovec(); count],
             addrs: vec![empty_sockaddr(); count],
+            destinations: vec![0; count],
             // SAFETY: all-zero mmsghdr is valid.
             headers: (0..count).map(|_| unsafe { std::mem::zeroed() }).collect(),
+            controls: vec![[0; 4]; count],
+            groups: Vec::with_capacity(count),
             len: 0,
         }
+    }
+
+    /// Fills one header per group of the datagrams `from..len` (GSO groups,
+    /// or one datagram each without GSO); returns the number of headers.
+    fn build_headers(&mut self, from: usize, gso: bool) -> usize {
+        self.groups.clear();
+        if gso {
+            let groups = gso_groups(
+                &self.lens[from..self.len],
+                &self.destinations[from..self.len],
+            );
+            self.groups
+                .extend(groups.map(|(start, count)| (from + start, count)));
+        } else {
+            self.groups.extend((from..self.len).map(|i| (i, 1)));
+        }
+        for (g, &(start, count)) in self.groups.iter().enumerate() {
+            // SAFETY: all-zero mmsghdr is valid; the pointers set below point
+            // into vectors of `self` that are not resized while in use.
+            let mut hdr: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            hdr.msg_hdr.msg_name = (&mut self.addrs[start] as *mut libc::sockaddr_in).cast();
+            hdr.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
+            hdr.msg_hdr.msg_iov = &mut self.iov[start];
+            hdr.msg_hdr.msg_iovlen = count;
+            if count > 1 {
+                // Segment size = the group's first (longest) datagram; at most 65,535.
+                let size = u16::try_from(self.lens[start]).unwrap_or(u16::MAX);
+                attach_segment_size(&mut hdr.msg_hdr, &mut self.controls[g], size);
+            } else {
+                detach_control(&mut hdr.msg_hdr);
+            }
+            self.headers[g] = hdr;
+        }
+        self.groups.len()
     }
 
     pub fn is_full(&self) -> bool {
@@ -252,6 +362,7 @@ impl SendBatch {
         }
         self.lens[self.len] = len.min(self.bufs[self.len].len());
         self.addrs[self.len] = std_to_sockaddr(v4);
+        self.destinations[self.len] = u64::from(u32::from(*v4.ip())) << 16 | u64::from(v4.port());
         self.len += 1;
         true
     }
@@ -332,6 +443,66 @@ mod tests {
             }
         }
         assert_eq!(seen, (0..5u8).map(|i| vec![i, i, i]).collect::<Vec<_>>());
+    }
+
+    /// Eleven datagrams to one destination (ten of 1,000 bytes, one of 500)
+    /// and one elsewhere, sent with and without offloads on either side:
+    /// every datagram arrives whole, in order, however the kernel glued them.
+    #[test]
+    fn gso_groups_and_gro_segments_arrive_as_the_datagrams_sent() {
+        for (send_offload, recv_offload) in [(true, true), (true, false), (false, true)] {
+            let a = TunnelSocket::bind_with(0, send_offload).unwrap();
+            let b = TunnelSocket::bind_with(0, recv_offload).unwrap();
+            let c = TunnelSocket::bind_with(0, false).unwrap();
+            let to = |s: &TunnelSocket| {
+                SocketAddr::from((Ipv4Addr::LOCALHOST, s.local_addr().unwrap().port()))
+            };
+            let mut out = SendBatch::new(16, 2048);
+            let mut want = Vec::new();
+            for i in 0..11u8 {
+                let len = if i == 10 { 500 } else { 1000 };
+                let datagram: Vec<u8> = (0..len).map(|j| i ^ (j as u8)).collect();
+                out.next_buffer().unwrap()[..len].copy_from_slice(&datagram);
+                assert!(out.commit(len, to(&b)));
+                want.push(datagram);
+            }
+            out.next_buffer().unwrap()[..3].copy_from_slice(b"elsewhere"[..3].as_ref());
+            assert!(out.commit(3, to(&c)));
+            assert_eq!(
+                a.send_batch(&mut out),
+                (12, 0),
+                "offloads {send_offload}/{recv_offload}"
+            );
+
+            let mut inb = RecvBatch::new(8, MAX_DATAGRAM);
+            let mut got = Vec::new();
+            while got.len() < want.len() {
+                let n = b.recv_batch(&mut inb).unwrap();
+                assert!(n > 0, "datagrams lost on loopback");
+                let messages = inb.segments.iter().map(|s| s.0).max().unwrap() + 1;
+                if send_offload && recv_offload {
+                    // One GSO send of the 11, delivered to a GRO socket whole.
+                    assert_eq!((n, messages), (11, 1), "GSO+GRO on loopback");
+                }
+                got.extend((0..n).map(|i| inb.get(i).unwrap().1.to_vec()));
+            }
+            assert_eq!(got, want, "offloads {send_offload}/{recv_offload}");
+            let mut other = RecvBatch::new(2, 64);
+            assert_eq!(c.recv_batch(&mut other).unwrap(), 1);
+            assert_eq!(other.get(0).unwrap().1, b"els");
+        }
+    }
+
+    #[test]
+    fn offloads_are_on_where_the_kernel_has_them() {
+        let s = TunnelSocket::bind_with(0, true).unwrap();
+        assert_eq!(
+            s.offloads(),
+            (true, true),
+            "this kernel has UDP GSO and GRO (Linux ≥ 5.0)"
+        );
+        let s = TunnelSocket::bind_with(0, false).unwrap();
+        assert_eq!(s.offloads(), (false, false));
     }
 
     #[test]
