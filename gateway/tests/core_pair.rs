@@ -259,3 +259,32 @@ fn health_probes_are_answered_through_the_tunnel() {
         assert!(stats.last.is_some());
     }
 }
+
+#[test]
+fn a_jumbo_underlay_carries_packets_up_to_its_tunnel_mtu() {
+    // underlay 9000 → tunnel MTU 9000 − 80 = 8920 (the config's default).
+    let mut lab =
+        Lab::with_config_edit(&|text| text.replace("underlay_mtu: 1500", "underlay_mtu: 9000"));
+    assert_eq!(lab.a.config.tunnel.mtu, 8920);
+    let export = lab.b.export_ip(B_EXPORT);
+    let largest = udp_packet((POD, 40_000), (export, 53), &vec![7; 8920 - 20 - 8]);
+    lab.exchange(Side::A, &[largest]);
+    let at_b = only_packet(&mut lab, Side::B);
+    assert_eq!(at_b.len(), 8920);
+    assert_eq!(fields(&at_b).dst, CLUSTER_IP);
+
+    // One byte more (DF set): A's NAT answers "fragmentation needed" with
+    // the tunnel MTU instead of sending it.
+    let too_big = udp_packet((POD, 40_000), (export, 53), &vec![7; 8920 - 20 - 8 + 1]);
+    lab.exchange(Side::A, &[too_big]);
+    assert!(lab.b.take_tun().is_empty());
+    assert_eq!(lab.a.nat_drops(DropReason::TooBig), 1);
+    let icmp = only_packet(&mut lab, Side::A);
+    assert_eq!((icmp[9], icmp[20], icmp[21]), (1, 3, 4), "ICMP frag needed");
+    assert_eq!(
+        u16::from_be_bytes([icmp[26], icmp[27]]),
+        8920,
+        "next-hop MTU"
+    );
+    assert_eq!(fields(&icmp).dst, POD);
+}

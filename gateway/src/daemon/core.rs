@@ -81,10 +81,16 @@ impl Core {
             }
         }
 
+        // The TUN hands us packets up to its MTU: carry them all (the
+        // default assumes a 1500-byte underlay). A new MTU needs a restart.
+        let limits = TunnelLimits {
+            max_packet_len: usize::from(config.tunnel.mtu),
+            ..TunnelLimits::default()
+        };
         let tunnels = Arc::new(
             Tunnels::new(
                 *secrets.private_key.as_bytes(),
-                TunnelLimits::default(),
+                limits,
                 peer_specs(config, secrets),
             )
             .map_err(|e| DaemonError::Tunnel(e.to_string()))?,
