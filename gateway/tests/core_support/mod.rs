@@ -22,7 +22,7 @@ use gateway::daemon::datapath::{
     self, DatagramOut, InboundWorker, OutboundWorker, PacketOut, TimerWorker,
 };
 use gateway::io::tun::HEADROOM;
-use gateway::io::udp::SendBatch;
+use gateway::io::udp::{SendBatch, BATCH};
 use gateway::keys::PrivateKey;
 use gateway::state::StateDir;
 use gateway::tunnel::{PeerInfo, TunnelDrop};
@@ -177,7 +177,7 @@ impl Gateway {
         Gateway {
             underlay: own_underlay(cluster),
             outbound: OutboundWorker::new(capacity),
-            inbound: InboundWorker::new(64, capacity),
+            inbound: InboundWorker::new(BATCH, capacity),
             timers: TimerWorker::new(capacity, now),
             core,
             config,
@@ -401,6 +401,9 @@ impl Lab {
             started,
             edit,
         );
+        // Each side sends to where the other's config says it is.
+        let endpoint = |g: &Gateway| g.config.peers[0].endpoint.as_ref().unwrap().addr;
+        assert_eq!((a.underlay, b.underlay), (endpoint(&b), endpoint(&a)));
         Lab {
             a,
             b,
