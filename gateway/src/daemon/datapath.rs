@@ -17,7 +17,7 @@ use crate::tunnel::{DatagramSink, Inbound, TunnelDropCounts, Tunnels};
 use natcore::{Counters, Engine, Verdict};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::probes::HealthState;
 
@@ -233,6 +233,68 @@ fn flush(shared: &Shared, counters: &mut Counters, drops: &mut TunnelDropCounts)
             total.merge(drops);
         }
         drops.clear();
+    }
+}
+
+/// Per-thread state of the timer path.
+pub struct TimerWorker {
+    out: SendBatch,
+    drops: TunnelDropCounts,
+    counters: Counters,
+    /// When NAT expiry and health probes are next due.
+    next_probe: Instant,
+}
+
+impl TimerWorker {
+    /// The first NAT expiry and probes are due at `now`.
+    pub fn new(datagram_capacity: usize, now: Instant) -> Self {
+        TimerWorker {
+            out: SendBatch::new(SEND_SLOTS, datagram_capacity),
+            drops: TunnelDropCounts::default(),
+            counters: Counters::default(),
+            next_probe: now,
+        }
+    }
+}
+
+/// One turn of the timer thread, which calls it every ~100 ms: the tunnels'
+/// timers (keepalives, handshake retries, rekeying; boringtun needs them at
+/// least every 250 ms); and, once `probe_interval()` has passed since the
+/// last time, NAT flow expiry and one health probe per peer.
+pub fn timers_tick(
+    shared: &Shared,
+    w: &mut TimerWorker,
+    now: Instant,
+    probe_interval: impl FnOnce() -> Duration,
+    net: &mut impl DatagramOut,
+) {
+    shared.tunnels.update_timers(&mut w.out, &mut w.drops);
+    if let Ok(mut health) = shared.health.lock() {
+        // `gwctl diagnose`'s MTU probes, queued by the admin thread.
+        health.send_mtu_probes(shared.gateway_ip, &shared.tunnels, &mut w.out, &mut w.drops);
+    }
+    send_control(net, &mut w.out);
+    if now < w.next_probe {
+        return;
+    }
+    w.next_probe = now + probe_interval();
+    shared.engine.handle_timeout(now, &mut w.counters);
+    shared.engine.flush(&mut w.counters);
+    if let Ok(mut health) = shared.health.lock() {
+        health.probe_all(
+            now,
+            shared.gateway_ip,
+            &shared.tunnels,
+            &mut w.out,
+            &mut w.drops,
+        );
+    }
+    send_control(net, &mut w.out);
+    if w.drops.total() > 0 {
+        if let Ok(mut total) = shared.tunnel_drops.lock() {
+            total.merge(&w.drops);
+        }
+        w.drops.clear();
     }
 }
 

@@ -1,21 +1,21 @@
 //! Running the gateway: threads and their lifecycle.
 
-use super::datapath::{self, DatagramOut, InboundWorker, OutboundWorker, PacketOut, Shared};
-use super::probes::{gateway_ip_of, HealthState};
-use super::setup::{engine_config, ipam_spec};
+use super::core::Core;
+use super::datapath::{
+    self, DatagramOut, InboundWorker, OutboundWorker, PacketOut, Shared, TimerWorker,
+};
+use super::probes::gateway_ip_of;
 use super::signals::{self, ControlEvent};
 use super::status::Daemon;
 use crate::config::{Config, ConfigError, PeerAddressing};
 use crate::io::netlink::{ifindex, InstalledRoutes};
 use crate::io::tun::{Tun, TunSettings, HEADROOM, IDEAL_BATCH_SIZE, SUPERPACKET};
 use crate::io::udp::{RecvBatch, SendBatch, TunnelSocket, BATCH, MAX_DATAGRAM};
-use crate::state::{StateDir, FLOWS_FILE, IPAM_FILE};
-use crate::tunnel::{PeerSpec, TunnelDropCounts, TunnelLimits, Tunnels};
-use natcore::ipam::Ipam;
-use natcore::{Counters, Engine};
+use crate::state::{StateDir, FLOWS_FILE};
+use crate::tunnel::PeerSpec;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tun_rs::{GROTable, InterruptEvent};
@@ -146,67 +146,8 @@ pub fn run_with(config_path: &Path, options: RunOptions) -> Result<(), DaemonErr
         path: config.state_dir.clone(),
         source,
     })?;
-    let state_err = |source| DaemonError::State {
-        path: config.state_dir.clone(),
-        source,
-    };
-
-    // Global IPs: re-reserve what the state file says, report conflicts.
-    let saved = state.read(IPAM_FILE).map_err(state_err)?;
-    let (ipam, notices) = Ipam::reconcile(ipam_spec(&config), saved.as_deref())?;
-    for notice in &notices {
-        tracing::warn!("{notice}");
-    }
-    let daemon = Arc::new(Daemon::new(
-        config_path,
-        config.clone(),
-        secrets.public_key,
-        ipam,
-        state.clone(),
-    ));
-    daemon.save_ipam();
-
-    let engine = Arc::new(Engine::new(engine_config(&config), Arc::new(daemon.plan())));
-    let now = Instant::now();
-    if let Some(bytes) = state.read(FLOWS_FILE).map_err(state_err)? {
-        {
-            match natcore::nat::flows_from_bytes(&bytes) {
-                Ok(records) => {
-                    let report = engine.import_flows(now, &records);
-                    tracing::info!(
-                        imported = report.imported,
-                        skipped = report.skipped.len(),
-                        "restored NAT flows from the last graceful stop"
-                    );
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "saved NAT flows unreadable; starting with an empty table")
-                }
-            }
-            // Used once: a crash later must not resurrect stale flows.
-            if let Err(e) = state.remove(FLOWS_FILE) {
-                tracing::warn!(error = %e, "could not remove the consumed flow file");
-            }
-        }
-    }
-
-    let tunnels = Arc::new(
-        Tunnels::new(
-            *secrets.private_key.as_bytes(),
-            TunnelLimits::default(),
-            peer_specs(&config, &secrets),
-        )
-        .map_err(|e| DaemonError::Tunnel(e.to_string()))?,
-    );
-    let mut health = HealthState::default();
-    health.sync(&probe_targets(&config));
-    let shared = Arc::new(Shared {
-        engine,
-        tunnels,
-        gateway_ip: config.globalnet.gateway_ip,
-        health: Arc::new(Mutex::new(health)),
-        tunnel_drops: Mutex::new(TunnelDropCounts::default()),
-    });
+    let Core { daemon, shared } =
+        Core::build(config_path, &config, &secrets, &state, Instant::now())?;
 
     let tun = Arc::new(
         Tun::create(&TunSettings {
@@ -385,44 +326,16 @@ fn spawn_timers(
     std::thread::Builder::new()
         .name("timers".into())
         .spawn(move || {
-            let mut out = SendBatch::new(datapath::SEND_SLOTS, shared.tunnels.datagram_capacity());
-            let mut drops = TunnelDropCounts::default();
-            let mut counters = Counters::default();
+            let mut worker = TimerWorker::new(shared.tunnels.datagram_capacity(), Instant::now());
             let mut net = UdpOut(&udp);
-            let mut next_second = Instant::now();
             while !stop.load(Ordering::Relaxed) {
-                shared.tunnels.update_timers(&mut out, &mut drops);
-                if let Ok(mut health) = shared.health.lock() {
-                    health.send_mtu_probes(
-                        shared.gateway_ip,
-                        &shared.tunnels,
-                        &mut out,
-                        &mut drops,
-                    );
-                }
-                datapath::send_control(&mut net, &mut out);
-                let now = Instant::now();
-                if now >= next_second {
-                    next_second = now + daemon.probe_interval();
-                    shared.engine.handle_timeout(now, &mut counters);
-                    shared.engine.flush(&mut counters);
-                    if let Ok(mut health) = shared.health.lock() {
-                        health.probe_all(
-                            now,
-                            shared.gateway_ip,
-                            &shared.tunnels,
-                            &mut out,
-                            &mut drops,
-                        );
-                    }
-                    datapath::send_control(&mut net, &mut out);
-                    if drops.total() > 0 {
-                        if let Ok(mut total) = shared.tunnel_drops.lock() {
-                            total.merge(&drops);
-                        }
-                        drops.clear();
-                    }
-                }
+                datapath::timers_tick(
+                    &shared,
+                    &mut worker,
+                    Instant::now(),
+                    || daemon.probe_interval(),
+                    &mut net,
+                );
                 std::thread::sleep(TIMER_TICK);
             }
         })

@@ -345,6 +345,27 @@ impl SendBatch {
         self.len == 0
     }
 
+    /// Queued datagrams.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The queued datagrams with their destinations, in order: what
+    /// [`TunnelSocket::send_batch`] would send (an in-process network hands
+    /// them on instead).
+    pub fn iter(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> + '_ {
+        self.bufs[..self.len]
+            .iter()
+            .zip(&self.lens)
+            .zip(&self.addrs)
+            .map(|((buf, &len), addr)| (SocketAddr::V4(sockaddr_to_std_v4(addr)), &buf[..len]))
+    }
+
+    /// Forgets the queued datagrams (after handing them on).
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
     /// The next free buffer; commit it with [`SendBatch::commit`]. `None`
     /// when full (flush first).
     pub fn next_buffer(&mut self) -> Option<&mut [u8]> {
@@ -402,8 +423,12 @@ fn empty_sockaddr() -> libc::sockaddr_in {
 }
 
 fn sockaddr_to_std(a: &libc::sockaddr_in) -> SocketAddr {
+    SocketAddr::V4(sockaddr_to_std_v4(a))
+}
+
+fn sockaddr_to_std_v4(a: &libc::sockaddr_in) -> SocketAddrV4 {
     let ip = Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
-    SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(a.sin_port)))
+    SocketAddrV4::new(ip, u16::from_be(a.sin_port))
 }
 
 fn std_to_sockaddr(a: SocketAddrV4) -> libc::sockaddr_in {
@@ -503,6 +528,22 @@ mod tests {
         );
         let s = TunnelSocket::bind_with(0, false).unwrap();
         assert_eq!(s.offloads(), (false, false));
+    }
+
+    #[test]
+    fn queued_datagrams_can_be_read_back_and_cleared() {
+        let to: SocketAddr = "192.0.2.7:4500".parse().unwrap();
+        let mut out = SendBatch::new(4, 16);
+        for i in 1..=2u8 {
+            out.next_buffer().unwrap()[..usize::from(i)].fill(i);
+            assert!(out.commit(usize::from(i), to));
+        }
+        let queued: Vec<_> = out.iter().map(|(d, b)| (d, b.to_vec())).collect();
+        assert_eq!(queued, vec![(to, vec![1]), (to, vec![2, 2])]);
+        assert_eq!(out.len(), 2);
+        out.clear();
+        assert!(out.is_empty());
+        assert_eq!(out.iter().count(), 0);
     }
 
     #[test]

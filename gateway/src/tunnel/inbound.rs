@@ -199,7 +199,7 @@ fn handle_handshake(
                 // the new session arrives.
                 state.response_sent();
             } else {
-                state.handshake_completed();
+                state.handshake_completed(true);
             }
             state.roam(from);
             let sent = emit(sink, from, message);

@@ -228,6 +228,9 @@ pub(crate) struct PeerState {
     pub(crate) queue_pending: bool,
     /// We sent a handshake response and wait for the initiator's first packet.
     awaiting_confirmation: bool,
+    /// The last handshake completed was one we initiated: keeping its keys
+    /// fresh is our job (WireGuard leaves rekeying to the initiator).
+    pub(crate) initiated_last_handshake: bool,
 }
 
 /// boringtun's `Tunn` for one peer. Every `Tunn` shares `limiter`, which
@@ -260,6 +263,7 @@ impl PeerState {
             expired: false,
             queue_pending: false,
             awaiting_confirmation: false,
+            initiated_last_handshake: false,
         }
     }
 
@@ -272,6 +276,7 @@ impl PeerState {
         self.expired = false;
         self.queue_pending = false;
         self.awaiting_confirmation = false;
+        self.initiated_last_handshake = false;
     }
 
     /// WireGuard roaming: after an authenticated packet, reply where it came from.
@@ -291,11 +296,14 @@ impl PeerState {
     /// An authenticated data packet (or keepalive) arrived.
     pub(crate) fn session_confirmed(&mut self) {
         if self.awaiting_confirmation {
-            self.handshake_completed();
+            self.handshake_completed(false);
         }
     }
 
-    pub(crate) fn handshake_completed(&mut self) {
+    /// A handshake completed: as initiator when its response arrived, as
+    /// responder when the initiator's first packet did.
+    pub(crate) fn handshake_completed(&mut self, as_initiator: bool) {
+        self.initiated_last_handshake = as_initiator;
         self.awaiting_confirmation = false;
         self.stats.handshakes_completed += 1;
         self.unanswered_initiations = 0;

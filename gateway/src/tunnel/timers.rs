@@ -2,6 +2,8 @@
 //! handshake retransmission, rekeying, expiry), queue flushes, and the
 //! handshake rate limiter's reset.
 
+use std::time::Duration;
+
 use boringtun::noise::errors::WireGuardError;
 use boringtun::noise::TunnResult;
 
@@ -9,6 +11,9 @@ use super::peer::PeerState;
 use super::sink::{emit, DatagramSink};
 use super::wire::{message_type, HANDSHAKE_INIT_LEN, MESSAGE_HANDSHAKE_INIT};
 use super::{TunnelDrop, TunnelDropCounts, Tunnels};
+
+/// WireGuard's key lifetime before the initiator renegotiates.
+const REKEY_AFTER_TIME: Duration = Duration::from_secs(120);
 
 impl Tunnels {
     /// Runs every peer's timers. **Call at least every 250 ms** (boringtun's
@@ -46,12 +51,15 @@ impl Tunnels {
         // Timers only write keepalives (32) and initiations (148).
         let mut scratch = [0u8; HANDSHAKE_INIT_LEN];
         match state.tunn.update_timers(&mut scratch) {
-            TunnResult::Done => {}
+            TunnResult::Done => keep_keys_fresh(state, sink, drops),
             TunnResult::WriteToNetwork(datagram) => {
                 if message_type(datagram) == Some(MESSAGE_HANDSHAKE_INIT) {
                     state.initiation_sent(true);
+                    send_control(state, datagram, sink, drops);
+                } else {
+                    send_control(state, datagram, sink, drops);
+                    keep_keys_fresh(state, sink, drops);
                 }
-                send_control(state, datagram, sink, drops);
             }
             TunnResult::Err(WireGuardError::ConnectionExpired) => {
                 state.connection_expired();
@@ -71,6 +79,36 @@ impl Tunnels {
             }
         }
         self.flush_queue(state, sink);
+    }
+}
+
+/// boringtun rekeys after REKEY_AFTER_TIME only when *data* was sent, so an
+/// idle tunnel kept up by persistent keepalives keeps its keys until they die
+/// at REJECT_AFTER_TIME (180 s): its handshake goes stale (status error after
+/// 130 s) and each key change costs a gap of up to a keepalive interval.
+/// Kernel WireGuard rekeys on keepalives too, and the stale threshold
+/// assumes it; so a peer with persistent keepalive whose last handshake we
+/// initiated starts a new one once the keys are REKEY_AFTER_TIME old. Retries, give-up and the queue are
+/// then boringtun's as for any handshake; the old keys serve meanwhile.
+fn keep_keys_fresh(
+    state: &mut PeerState,
+    sink: &mut impl DatagramSink,
+    drops: &mut TunnelDropCounts,
+) {
+    let due = state
+        .tunn
+        .time_since_last_handshake()
+        .is_some_and(|age| age >= REKEY_AFTER_TIME);
+    if !(state.keepalive && state.initiated_last_handshake && due) {
+        return;
+    }
+    let mut init = [0u8; HANDSHAKE_INIT_LEN];
+    // Without force, boringtun answers Done while a handshake is in progress.
+    if let TunnResult::WriteToNetwork(datagram) =
+        state.tunn.format_handshake_initiation(&mut init, false)
+    {
+        state.initiation_sent(true);
+        send_control(state, datagram, sink, drops);
     }
 }
 
