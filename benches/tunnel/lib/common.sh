@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # a library: its variables are used by the files that source it
 # Output, and the processes this benchmark starts: each is recorded by PID in $RUN_DIR/pids/
 # and stopped by that PID (never by name) when its implementation is torn down, on exit, or
 # on Ctrl-C.

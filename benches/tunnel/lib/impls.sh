@@ -1,9 +1,10 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # a library: its variables are used by the files that source it
 # The implementations. `impl_up NAME` builds the topology for NAME, starts its tunnel and waits
 # until it carries a ping; it then sets:
 #   CLIENT_NS    where iperf3 -c and ping run
 #   SERVER_NS    where iperf3 -s runs
 #   TARGET       the address the client aims at (through the tunnel)
+#   SERVER_BIND  the address iperf3 -s binds to (empty: all)
 #   TUNNEL_PIDS  the tunnel processes whose CPU time is counted (empty: the kernel's)
 # `teardown_impl` (common.sh) undoes it.
 
@@ -37,7 +38,7 @@ impl_describe() {
 impl_available() { [[ -x $(impl_binary "$1") ]]; }
 
 impl_up() {
-    CLIENT_NS=$NS_A SERVER_NS=$NS_B TARGET=$OVERLAY_B
+    CLIENT_NS=$NS_A SERVER_NS=$NS_B TARGET=$OVERLAY_B SERVER_BIND=
     TUNNEL_PIDS=()
     case $1 in
         veth) up_veth ;;

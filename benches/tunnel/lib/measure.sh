@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # a library: its variables are used by the files that source it
 # The measurements of one implementation in one round. Each appends `round impl metric value`
 # lines to $RESULTS. A test that fails is reported and leaves its metrics out of that round.
 
@@ -26,7 +26,7 @@ value_of() { awk -v k="$1" '$1 == k { print $2 }' <<<"$2"; }
 
 start_iperf_server() {
     local pid deadline=$((SECONDS + SERVER_WAIT_SECONDS))
-    pid=$(start_daemon "iperf3-server" "$SERVER_NS" iperf3 -s -1 -p "$IPERF_PORT")
+    pid=$(start_daemon "iperf3-server" "$SERVER_NS" iperf3 -s -1 -p "$IPERF_PORT" ${SERVER_BIND:+-B "$SERVER_BIND"})
     until [[ -n $(in_ns "$SERVER_NS" ss -Hltn "sport = :$IPERF_PORT" 2>/dev/null) ]]; do
         alive "$pid" || die "iperf3 -s exited at start (log: $RUN_DIR/logs/iperf3-server.log)"
         ((SECONDS < deadline)) || die "iperf3 -s did not listen on $IPERF_PORT within ${SERVER_WAIT_SECONDS}s"
@@ -66,7 +66,8 @@ measure_iperf() {
         return 0
     fi
     gbit=$(value_of gbit "$out")
-    local line="$name $(printf '%7.3f' "$(value_of gbps "$out")") Gbit/s"
+    local line
+    line="$name $(printf "%7.3f" "$(value_of gbps "$out")") Gbit/s"
     [[ $kind == udp ]] && line+="  loss $(value_of loss_pct "$out") %  (sent $(value_of sent_gbps "$out") Gbit/s)"
     [[ $kind == tcp ]] && line+="  retransmits $(value_of retransmits "$out")"
     if ((${#TUNNEL_PIDS[@]})); then

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # a library: its variables are used by the files that source it
 # Our gateway, carrying real Globalnet traffic: the iperf3 server sits in gwb-b-pod behind
 # gateway B, exported as shared/iperf at a global ingress IP of B's block; the client sits in
 # gwb-a-pod behind gateway A. Every packet is SNATed (pod IP -> A's egress IP) and DNATed
@@ -57,7 +57,7 @@ up_ours() {
     local side dir pid
     for side in a b; do
         dir=$RUN_DIR/ours-$side
-        mkdir -p -m 0700 "$dir" "$dir/state"
+        mkdir -p "$dir/state" && chmod 0700 "$dir" "$dir/state"
         (umask 077 && "$GWCTL_BIN" genkey >"$dir/private.key")
         "$GWCTL_BIN" pubkey <"$dir/private.key" >"$dir/public.key"
     done
@@ -76,6 +76,9 @@ up_ours() {
         sleep 0.1
     done
     CLIENT_NS=$NS_A_POD SERVER_NS=$NS_B_POD TARGET=$(ingress_ip_of b)
+    # The ClusterIP sits on the pod's lo (our stand-in for kube-proxy, which would un-DNAT the
+    # replies): a UDP server bound to 0.0.0.0 would answer from the pod IP, a different flow.
+    SERVER_BIND=$SERVICE_IP
     wait_for_ping "$CLIENT_NS" "$TARGET" "$TUNNEL_WAIT_SECONDS" \
         || die "ours: $CLIENT_NS got no ping answer from B's ingress IP $TARGET within ${TUNNEL_WAIT_SECONDS}s (logs: $RUN_DIR/logs/gateway-{a,b}.log)"
 }

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # a library: its variables are used by the files that source it
 # The namespaces: two "gateway nodes" gwb-a and gwb-b joined by a veth underlay; for our
 # gateway also a pod namespace behind each (gwb-a-pod, gwb-b-pod), as in deploy/lab/lab.
 
