@@ -3,14 +3,15 @@
 # and stopped by that PID (never by name) when its implementation is torn down, on exit, or
 # on Ctrl-C.
 
-# Every namespace this benchmark makes (topology.sh): the scale benchmark's gwb-s-* are not ours.
-readonly BENCH_NAMESPACES='^gwb-(a|b|a-pod|b-pod)$'
+# The namespaces this program makes (default: the tunnel benchmark's, topology.sh); the scale
+# benchmark sets its own gwb-s-* before sourcing this file.
+BENCH_NAMESPACES=${BENCH_NAMESPACES:-'^gwb-(a|b|a-pod|b-pod)$'}
 readonly STOP_WAIT_SECONDS=5
 
 step() { printf '==> %s\n' "$*" >&2; }
 note() { printf '    %s\n' "$*" >&2; }
-warn() { printf 'tunnel-bench: warning: %s\n' "$*" >&2; }
-die()  { printf 'tunnel-bench: error: %s\n' "$*" >&2; exit 1; }
+warn() { printf "%s: warning: %s\n" "${BENCH_NAME:-tunnel-bench}" "$*" >&2; }
+die()  { printf "%s: error: %s\n" "${BENCH_NAME:-tunnel-bench}" "$*" >&2; exit 1; }
 
 # A PID counts as alive unless it is gone or a zombie.
 alive() {
