@@ -88,6 +88,15 @@ teardown_impl() {
     delete_namespaces
 }
 
+# bounded CMD...: runs CMD (bounded by its own timeout) in the background and waits for it.
+# A foreground command would defer the INT/TERM trap until it ends, and bash drops the signal
+# altogether when the command exits normally (iperf3 and ping catch SIGINT); `wait` returns at
+# once and the trap runs. The command itself is stopped by the cleanup with its namespace.
+bounded() {
+    "$@" &
+    wait "$!"
+}
+
 # in NS CMD...: runs CMD inside NS.
 in_ns() {
     local ns=$1

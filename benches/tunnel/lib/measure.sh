@@ -38,7 +38,7 @@ start_iperf_server() {
 measure_ping() {
     local file=$RUN_DIR/out/$ROUND-$IMPL-ping.txt out
     local bound=$((PINGS / 100 + 10)) # 200 pings at 10 ms take 2 s; the rest is headroom
-    in_ns "$CLIENT_NS" timeout -k 2 "$bound" ping -n -c "$PINGS" -i "$PING_INTERVAL" -W 1 "$TARGET" >"$file" 2>&1 || true
+    bounded in_ns "$CLIENT_NS" timeout -k 2 "$bound" ping -n -c "$PINGS" -i "$PING_INTERVAL" -W 1 "$TARGET" >"$file" 2>&1 || true
     if out=$(parsed ping "$file" ping); then
         note "ping   p50 $(value_of p50_ms "$out") ms  max $(value_of max_ms "$out") ms  loss $(value_of loss_pct "$out") %"
     else
@@ -55,7 +55,7 @@ measure_iperf() {
     server=$(start_iperf_server)
     before=$(cpu_ticks "${TUNNEL_PIDS[@]}")
     # iperf3 ends by itself after $SECONDS; timeout bounds it if the tunnel stalls.
-    in_ns "$CLIENT_NS" timeout -k 5 $((SECONDS_PER_TEST + 20)) \
+    bounded in_ns "$CLIENT_NS" timeout -k 5 $((SECONDS_PER_TEST + 20)) \
         iperf3 -c "$TARGET" -p "$IPERF_PORT" -t "$SECONDS_PER_TEST" --connect-timeout 3000 -J "$@" \
         >"$file" 2>"$file.stderr" || true
     after=$(cpu_ticks "${TUNNEL_PIDS[@]}")
