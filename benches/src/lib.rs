@@ -1,8 +1,10 @@
 //! Benchmark programs live in src/bin/; this library holds what they share:
-//! a counting allocator, a timing loop, and a synthetic flow population.
+//! a counting allocator, a timing loop, a synthetic flow population, and the
+//! peer swarm (many emulated WireGuard peers) for the scale benchmark.
 //! Every program prints its figures; docs/performance.md records them with
 //! the exact command.
 
 pub mod alloc;
 pub mod flows;
+pub mod swarm;
 pub mod timing;

@@ -1,0 +1,91 @@
+# shellcheck shell=bash disable=SC2034 # a library: its variables are used by the files that source it
+# The measurements of one implementation in one round. Each appends `round impl metric value`
+# lines to $RESULTS. A test that fails is reported and leaves its metrics out of that round.
+
+readonly IPERF_PORT=5201
+readonly UDP_PAYLOAD=$((TUNNEL_MTU - 20 - 8))   # 1392: one datagram per tunnel packet, no fragments
+readonly PING_INTERVAL=0.01
+readonly SERVER_WAIT_SECONDS=5
+readonly SETTLE_SECONDS=1                       # between tests, so one's tail is not the next's load
+CLK_TCK=$(getconf CLK_TCK)
+readonly CLK_TCK
+
+record() { printf '%s\t%s\t%s\t%s\n' "$ROUND" "$IMPL" "$1" "$2" >>"$RESULTS"; }
+
+# parsed KIND FILE PREFIX: records parse.py's metrics as PREFIX_metric; prints them too.
+parsed() {
+    local kind=$1 file=$2 prefix=$3 name value out
+    out=$(python3 "$BENCH_DIR/lib/parse.py" "$kind" "$file") || return 1
+    while IFS=$'\t' read -r name value; do
+        record "${prefix}_$name" "$value"
+    done <<<"$out"
+    echo "$out"
+}
+
+value_of() { awk -v k="$1" '$1 == k { print $2 }' <<<"$2"; }
+
+start_iperf_server() {
+    local pid deadline=$((SECONDS + SERVER_WAIT_SECONDS))
+    pid=$(start_daemon "iperf3-server" "$SERVER_NS" iperf3 -s -1 -p "$IPERF_PORT" ${SERVER_BIND:+-B "$SERVER_BIND"})
+    until [[ -n $(in_ns "$SERVER_NS" ss -Hltn "sport = :$IPERF_PORT" 2>/dev/null) ]]; do
+        alive "$pid" || die "iperf3 -s exited at start (log: $RUN_DIR/logs/iperf3-server.log)"
+        ((SECONDS < deadline)) || die "iperf3 -s did not listen on $IPERF_PORT within ${SERVER_WAIT_SECONDS}s"
+        sleep 0.05
+    done
+    echo "$pid"
+}
+
+measure_ping() {
+    local file=$RUN_DIR/out/$ROUND-$IMPL-ping.txt out
+    local bound=$((PINGS / 100 + 10)) # 200 pings at 10 ms take 2 s; the rest is headroom
+    bounded in_ns "$CLIENT_NS" timeout -k 2 "$bound" ping -n -c "$PINGS" -i "$PING_INTERVAL" -W 1 "$TARGET" >"$file" 2>&1 || true
+    if out=$(parsed ping "$file" ping); then
+        note "ping   p50 $(value_of p50_ms "$out") ms  max $(value_of max_ms "$out") ms  loss $(value_of loss_pct "$out") %"
+    else
+        warn "$IMPL round $ROUND: ping failed (output: $file)"
+    fi
+}
+
+# measure_iperf NAME KIND IPERF3_ARGS...: one iperf3 test of $SECONDS s with the tunnel
+# processes' CPU time around it.
+measure_iperf() {
+    local name=$1 kind=$2
+    shift 2
+    local file=$RUN_DIR/out/$ROUND-$IMPL-$name.json server before after out gbit cpu
+    server=$(start_iperf_server)
+    before=$(cpu_ticks "${TUNNEL_PIDS[@]}")
+    # iperf3 ends by itself after $SECONDS; timeout bounds it if the tunnel stalls.
+    bounded in_ns "$CLIENT_NS" timeout -k 5 $((SECONDS_PER_TEST + 20)) \
+        iperf3 -c "$TARGET" -p "$IPERF_PORT" -t "$SECONDS_PER_TEST" --connect-timeout 3000 -J "$@" \
+        >"$file" 2>"$file.stderr" || true
+    after=$(cpu_ticks "${TUNNEL_PIDS[@]}")
+    stop_pid "$server" iperf3
+    rm -f "$RUN_DIR/pids/iperf3-server.pid" "$RUN_DIR/pids/iperf3-server.what"
+    if ! out=$(parsed "$kind" "$file" "$name"); then
+        warn "$IMPL round $ROUND: $name failed (output: $file)"
+        return 0
+    fi
+    gbit=$(value_of gbit "$out")
+    local line
+    line="$name $(printf "%7.3f" "$(value_of gbps "$out")") Gbit/s"
+    [[ $kind == udp ]] && line+="  loss $(value_of loss_pct "$out") %  (sent $(value_of sent_gbps "$out") Gbit/s)"
+    [[ $kind == tcp ]] && line+="  retransmits $(value_of retransmits "$out")"
+    if ((${#TUNNEL_PIDS[@]})); then
+        cpu=$(python3 -c "import sys; print(f'{($after - $before) / $CLK_TCK:.3f}')")
+        record "${name}_cpu_s" "$cpu"
+        if python3 -c "import sys; sys.exit(0 if $gbit > 0 else 1)"; then
+            record "${name}_cpu_s_per_gbit" "$(python3 -c "print(f'{$cpu / $gbit:.6g}')")"
+            line+="  tunnel CPU ${cpu} s"
+        fi
+    fi
+    note "$line"
+    sleep "$SETTLE_SECONDS"
+}
+
+measure_impl() {
+    measure_ping
+    sleep "$SETTLE_SECONDS"
+    measure_iperf tcp1 tcp -P 1
+    measure_iperf tcp4 tcp -P 4
+    measure_iperf udp udp -u -b "$UDP_RATE" -l "$UDP_PAYLOAD"
+}
