@@ -16,7 +16,7 @@ source "$here/lib.sh"
 
 readonly TRANSFER_BYTES=$((32 * 1024 * 1024))  # 32 MiB per transfer
 readonly RATE_LIMIT_BYTES=$((6 * 1024 * 1024))  # per transfer: ~5.3 s unhindered
-readonly TRANSFER_TIMEOUT_SECONDS=90
+readonly TRANSFER_TIMEOUT_SECONDS=45 # unhindered ~6 s; a transfer the restart broke stalls
 readonly RESTART_AFTER_BYTES=$((4 * 1024 * 1024)) # restart once this much has been downloaded
 readonly PROGRESS_WAIT_SECONDS=20
 
