@@ -157,7 +157,10 @@ declare -A before
 for x in a b; do
     for dir in tx rx; do
         before[$x$dir]=$(counter_of "$x" "gateway_peer_${dir}_bytes_total")
-        before[$x$dir]=${before[$x$dir]:-0}
+        if [[ ! ${before[$x$dir]} =~ ^[0-9]+$ ]]; then
+            fail "cluster-$x's endpoint has no gateway_peer_${dir}_bytes_total sample to start from (got '${before[$x$dir]}')"
+            before[$x$dir]=0
+        fi
     done
 done
 for x in a b; do
