@@ -1,15 +1,37 @@
 //! End to end through the two-cluster lab: `deploy/lab/lab up` builds the namespaces, starts
-//! both gateways and demonstrates a cross-cluster request; `tests/netns/lab_e2e.sh` then
-//! checks TCP/UDP/ICMP both ways, global source IPs, 20 MiB transfers, the MSS clamp and the
-//! counted drops; `lab down` always runs afterwards.
+//! both gateways and demonstrates a cross-cluster request; then, against that lab,
+//! `tests/netns/lab_e2e.sh` checks TCP/UDP/ICMP both ways, global source IPs, 20 MiB
+//! transfers, the MSS clamp and the counted drops; `tests/netns/lab_prometheus.sh` has a real
+//! Prometheus scrape both gateways (promtool-clean output, `up`, per-peer byte counters);
+//! `tests/netns/lab_restart.sh` restarts cluster-a's gateway mid-transfer and checks the
+//! transfers survive with the same global IPs. `lab down` always runs afterwards.
 //!
 //! Needs root (network namespaces, TUN). Without root it is skipped on a developer machine
 //! and fails under `CI=true`, so CI cannot pass by not running it. The namespaces have fixed
-//! names: `.config/nextest.toml` puts this test in the serial `netns` group.
+//! names: `.config/nextest.toml` puts this test in the serial `netns` group, and the whole
+//! up → scripts → down session holds [`SESSION_LOCK`], so test runs from other checkouts (or
+//! another nextest run) wait instead of tearing this lab down half-way.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a panic is the failure report
 
+use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// Held for a whole lab session. `deploy/lab/lab` locks its own `/run/lock/gwlab.lock` per
+/// command only, so this is a different file: holding that one would block `lab up` itself.
+const SESSION_LOCK: &str = "/run/lock/gwlab-session.lock";
+/// A session (build, up, three scripts, down) takes a few minutes at most.
+const SESSION_LOCK_WAIT: Duration = Duration::from_secs(8 * 60);
+const SESSION_LOCK_POLL: Duration = Duration::from_secs(1);
+
+/// The scripts run against the lab, in order: the restart one last, as it disturbs the lab.
+const LAB_SCRIPTS: [&str; 3] = [
+    "tests/netns/lab_e2e.sh",
+    "tests/netns/lab_prometheus.sh",
+    "tests/netns/lab_restart.sh",
+];
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -64,6 +86,45 @@ fn run(root: &Path, script: &str, args: &[&str]) -> Output {
     output
 }
 
+/// An exclusive `flock` on [`SESSION_LOCK`], released when the file is closed (dropped).
+struct SessionLock {
+    _file: File,
+}
+
+impl SessionLock {
+    fn acquire() -> SessionLock {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(SESSION_LOCK)
+            .unwrap_or_else(|err| panic!("cannot open {SESSION_LOCK}: {err}"));
+        let started = Instant::now();
+        let mut said = false;
+        loop {
+            // SAFETY: flock on a descriptor we own; it only reads the fd and flags.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                return SessionLock { _file: file };
+            }
+            let err = std::io::Error::last_os_error();
+            assert_eq!(
+                err.raw_os_error(),
+                Some(libc::EWOULDBLOCK),
+                "flock {SESSION_LOCK}: {err}"
+            );
+            assert!(
+                started.elapsed() < SESSION_LOCK_WAIT,
+                "another lab session held {SESSION_LOCK} for {SESSION_LOCK_WAIT:?}"
+            );
+            if !said {
+                println!("another lab session holds {SESSION_LOCK}; waiting for it");
+                said = true;
+            }
+            std::thread::sleep(SESSION_LOCK_POLL);
+        }
+    }
+}
+
 /// Tears the lab down when dropped, whether the test passed or panicked.
 struct LabGuard {
     root: PathBuf,
@@ -91,18 +152,37 @@ fn netns_lab_end_to_end() {
         return;
     }
     let root = repo_root();
+    let session_started = Instant::now();
+    let _session = SessionLock::acquire();
+    let waited = session_started.elapsed();
     let _lab = LabGuard { root: root.clone() };
 
+    let started = Instant::now();
     let up = run(&root, "deploy/lab/lab", &["up"]);
+    let mut timings = vec![format!("lab up {:.1} s", started.elapsed().as_secs_f64())];
     assert!(
         up.status.success(),
         "deploy/lab/lab up failed ({}); its output is above",
         up.status
     );
-    let e2e = run(&root, "tests/netns/lab_e2e.sh", &[]);
+    // Every script runs even when one fails: their PASS/FAIL lines together say more.
+    let mut failed = Vec::new();
+    for script in LAB_SCRIPTS {
+        let started = Instant::now();
+        let output = run(&root, script, &[]);
+        timings.push(format!("{script} {:.1} s", started.elapsed().as_secs_f64()));
+        if !output.status.success() {
+            failed.push(format!("{script} ({})", output.status));
+        }
+    }
+    println!(
+        "timings: waited {:.1} s for {SESSION_LOCK}; {}",
+        waited.as_secs_f64(),
+        timings.join(", ")
+    );
     assert!(
-        e2e.status.success(),
-        "tests/netns/lab_e2e.sh failed ({}); see its FAIL lines above",
-        e2e.status
+        failed.is_empty(),
+        "failed: {}; see their FAIL lines above",
+        failed.join(", ")
     );
 }

@@ -318,11 +318,11 @@ fn cidr_overlap(s: &GatewayStatus) -> Check {
             }
             overlaps.push(format!("{name_a} {a} overlaps {name_b} {b}"));
             let fix = match (*kind_a, *kind_b) {
-                ("local", "local-cidr") => "choose a global block (globalnet.cidr) inside 240.0.0.0/4 that no Pod or Service CIDR uses",
+                ("local", "local-cidr") => "choose a global block (globalnet.global_cidr) inside 240.0.0.0/4 that no Pod or Service CIDR uses",
                 ("local-cidr", "routed") | ("local", "routed") => {
                     "the peer's routed CIDRs collide with ours (the same default Pod CIDR on both clusters?): turn on Globalnet for that peer so it is reached through its global block"
                 }
-                _ => "give every cluster its own global block: change the peer's block (its globalnet.cidr and our peers[].cidrs) so no two overlap",
+                _ => "give every cluster its own global block: change the peer's block (its globalnet.global_cidr and our peers[].global_cidr) so no two overlap",
             };
             if !fixes.contains(&fix) {
                 fixes.push(fix);
@@ -442,13 +442,13 @@ fn mtu(s: &GatewayStatus, probe: Option<&mut MtuProber<'_>>) -> Check {
 fn drop_hint(reason: &str) -> Option<&'static str> {
     Some(match reason {
         "not_exported" => "peers send to global IPs of ours that no service has: the service they want is not exported in this cluster — add it to globalnet.exports (see `gwctl exports`), or the peer uses a stale global IP",
-        "no_route" => "local pods send to global addresses no peer owns: a peer's block is missing from peers[].cidrs, or that cluster was removed (see SUBNETS in `gwctl peers`)",
-        "spoofed_source" => "a peer sends packets from addresses outside its block: its global block in our config (peers[].cidrs) differs from the one it uses",
+        "no_route" => "local pods send to global addresses no peer owns: no peer's global_cidr (or routed_cidrs) holds them, or that cluster was removed (see SUBNETS in `gwctl peers`)",
+        "spoofed_source" => "a peer sends packets from addresses outside its block: its global block in our config (peers[].global_cidr) differs from the one it uses (its globalnet.global_cidr)",
         "ports_exhausted" => "every egress port toward one destination is in use: add cluster_egress_ips (more pool IPs), or give the busy source its own egress group",
         "no_egress_ip" => "a local source has no egress IP: the cluster egress pool is empty — set cluster_egress_ips to 1 or more",
-        "flow_limit" => "the NAT table is full: raise the flow limit, or find the source holding the flows (`gwctl nat`, top talkers)",
-        "source_flow_limit" => "one source reached its flow limit: see top talkers in `gwctl nat`; raise the per-source limit if the load is legitimate",
-        "not_local_source" => "packets from outside our Pod/Service CIDRs reach the gateway: a local CIDR is missing from the config (local_cidrs)",
+        "flow_limit" => "the NAT table is full: raise nat.max_flows, or find the source holding the flows (`gwctl nat`, top talkers)",
+        "source_flow_limit" => "one source reached its flow limit: see top talkers in `gwctl nat`; raise nat.max_flows_per_source if the load is legitimate",
+        "not_local_source" => "packets from outside our Pod/Service CIDRs reach the gateway: a Pod or Service CIDR is missing from the config (local.pod_cidrs / local.service_cidrs)",
         "not_ours" => "peers send to addresses outside our global block (raw Pod IPs, or our old block): the peer's config lists a wrong block for us, or an app uses a Pod IP instead of a global IP",
         "no_flow" => "replies arrive for egress flows that no longer exist: normal right after a restart; steady growth means flows expire too early",
         "too_big" => "DF packets larger than the tunnel MTU, answered with frag-needed: if senders ignore it (ICMP blocked), lower the Pod MTU",
@@ -579,7 +579,7 @@ fn nat_limits(s: &GatewayStatus) -> Check {
     .details(details)
     .cause_fix(
         "many concurrent connections (or a client leaking them): new flows will be dropped (flow_limit / source_flow_limit)",
-        "find the top talker (`gwctl nat`); if the load is legitimate raise the flow limits in the config and `gwctl reload`",
+        "find the top talker (`gwctl nat`); if the load is legitimate raise nat.max_flows / nat.max_flows_per_source in the config and restart the gateway (a reload does not apply nat changes)",
     )
 }
 
