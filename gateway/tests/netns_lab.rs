@@ -4,7 +4,10 @@
 //! transfers, the MSS clamp and the counted drops; `tests/netns/lab_prometheus.sh` has a real
 //! Prometheus scrape both gateways (promtool-clean output, `up`, per-peer byte counters);
 //! `tests/netns/lab_restart.sh` restarts cluster-a's gateway mid-transfer and checks the
-//! transfers survive with the same global IPs. `lab down` always runs afterwards.
+//! transfers survive with the same global IPs; `tests/netns/lab_mtu.sh` checks `gwctl
+//! diagnose`'s MTU probe (and that it finds a lowered peer MTU); `tests/netns/lab_secrets.sh`
+//! that keys leak nowhere and the gateway holds only CAP_NET_ADMIN. `lab down` always runs
+//! afterwards.
 //!
 //! Needs root (network namespaces, TUN). Without root it is skipped on a developer machine
 //! and fails under `CI=true`, so CI cannot pass by not running it. The namespaces have fixed
@@ -27,8 +30,10 @@ const SESSION_LOCK_WAIT: Duration = Duration::from_secs(8 * 60);
 const SESSION_LOCK_POLL: Duration = Duration::from_secs(1);
 
 /// The scripts run against the lab, in order: the restart one last, as it disturbs the lab.
-const LAB_SCRIPTS: [&str; 3] = [
+const LAB_SCRIPTS: [&str; 5] = [
     "tests/netns/lab_e2e.sh",
+    "tests/netns/lab_mtu.sh",
+    "tests/netns/lab_secrets.sh",
     "tests/netns/lab_prometheus.sh",
     "tests/netns/lab_restart.sh",
 ];
