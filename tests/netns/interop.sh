@@ -132,12 +132,14 @@ teardown_round() {
     for socket in "${sockets[@]}"; do rm -f "$socket"; done
     sockets=()
     delete_namespaces
+    rm -rf "$(gw_dir)" # its logs were shown if the round failed
 }
 
 cleanup() {
     local status=$?
     trap - EXIT INT TERM ERR
     if ((status != 0)) && [[ -z ${FINISHED:-} ]]; then
+        ((FAILURES > 0)) || fail "the script stopped early (exit status $status)"
         diagnostics
         finish || true
     fi
@@ -344,6 +346,26 @@ check_fresh() {
     fi
 }
 
+# gateway_drops REASON: the gateway's drop count for REASON (`gwctl nat`; tunnel and NAT
+# reasons share one label space), 0 when it has none.
+gateway_drops() {
+    { "$GWCTL_BIN" nat --socket "$(admin_socket)" -o dump 2>/dev/null || true; } |
+        awk -F'\t' -v reason="$1" '$1 == "drops" && $2 == reason { n = $3 } END { print n + 0 }'
+}
+
+# Before the peer ever connected, the gateway (no endpoint configured) cannot reach it: the
+# packet is a counted drop and no handshake is attempted.
+check_unreachable_before_peer_connects() {
+    local got drops
+    got=$(ping_received ip netns exec "$NS_POD" ping -c 1 -W 1 "$WG_ADDRESS")
+    drops=$(gateway_drops no_endpoint)
+    if [[ $got == 0 ]] && ((drops >= 1)); then
+        pass "pod -> $WG_ADDRESS before $IMPL connected: dropped by the gateway (no_endpoint drops: $drops)"
+    else
+        fail "pod -> $WG_ADDRESS before $IMPL connected: want 0 replies and a no_endpoint drop; got $got replies, $drops drops"
+    fi
+}
+
 check_ping() { # NS TARGET WHAT
     local got
     got=$(ping_received ip netns exec "$1" ping -c "$PINGS" -i 0.3 -W 3 "$2")
@@ -384,6 +406,14 @@ check_endpoint_learned() { # WHO GOT WANT
     else fail "$1 endpoint: '$2', want $3 (learned from the initiator's packets)"; fi
 }
 
+# UDP datagrams the kernel dropped in NS because a socket's receive buffer was full (the
+# underlay: WireGuard's socket). Explains TCP retransmissions; not a failure by itself.
+udp_rcvbuf_errors() {
+    # shellcheck disable=SC2016 # awk's fields, not shell expansions
+    ip netns exec "$1" awk '$1 == "Udp:" && !header { for (i = 2; i <= NF; i++) col[$i] = i; header = 1; next }
+        $1 == "Udp:" { print $col["RcvbufErrors"]; exit }' /proc/net/snmp 2>/dev/null || echo "?"
+}
+
 # Age in seconds of the stock peer's latest handshake, from `wg show latest-handshakes`;
 # empty when there was none.
 stock_handshake_age() {
@@ -420,6 +450,7 @@ check_status() {
         fail "gwctl peers: want $PEER_NAME connected with traffic both ways; dump line: ${line:-none}"
     fi
     "$GWCTL_BIN" peers --socket "$(admin_socket)" 2>&1 | sed 's/^/     /' || true
+    info "UDP receive-buffer drops so far: $IMPL's namespace $(udp_rcvbuf_errors "$NS_WG"), the gateway's $(udp_rcvbuf_errors "$NS_GW")"
 }
 
 diagnostics() {
@@ -460,11 +491,13 @@ round_peer_initiates() {
     target=$(export_ip)
     info "export $EXPORT_NAME has global IP $target (DNAT to $SERVICE_IP)"
     check_fresh
+    check_unreachable_before_peer_connects
     check_ping "$NS_WG" "$target" "$IMPL ($WG_ADDRESS) -> export $target"
     check_initiator "$WG_UNDERLAY_IP.$WG_PORT" "$IMPL"
     # Ingress DNAT keeps the source: the pod sees the routed peer's own address.
     check_http "$NS_WG" "http://$target:$ECHO_PORT/" "$WG_ADDRESS" "$IMPL -> export $target"
     check_endpoint_learned gateway "$(gateway_peer_field 3)" "$WG_UNDERLAY_IP:$WG_PORT"
+    check_ping "$NS_POD" "$WG_ADDRESS" "pod -> $IMPL $WG_ADDRESS at the endpoint the gateway learned"
     check_bulk "$NS_WG" "http://$target:$ECHO_PORT" "$IMPL <-> pod via $target"
     check_status
     ((FAILURES == failures_before)) || diagnostics
