@@ -23,7 +23,8 @@
 #                      reaches 10.50.0.1, routed untranslated (docs/nat.md: outbound step 4),
 #                      so the peer sees the pod's own address and must allow 10.244.0.0/16.
 # Each round checks ping, HTTP, who initiated (the first handshake initiation on the
-# underlay), `wg show` and `gwctl peers`, and an 8 MiB transfer each way (sha256 checked).
+# underlay), `wg show` and `gwctl peers`, and an 8 MiB transfer each way (sha256 checked);
+# the second also the path MTU (1420 with DF crosses, 1428 gets "fragmentation needed").
 #
 # Binaries: GATEWAY_BIN and GWCTL_BIN (default: target/debug/{gateway,gwctl}), BORINGTUN_CLI
 # (default: boringtun-cli on PATH, else /opt/gwtools/bin/boringtun-cli, where scripts/setup
@@ -80,7 +81,7 @@ GWCTL_BIN=${GWCTL_BIN:-$target_dir/debug/gwctl}
 BORINGTUN_CLI=${BORINGTUN_CLI:-$(command -v boringtun-cli || echo /opt/gwtools/bin/boringtun-cli)}
 [[ -x $GATEWAY_BIN ]] || die "no gateway binary at $GATEWAY_BIN (cargo build -p gateway --bins, or set GATEWAY_BIN)"
 [[ -x $GWCTL_BIN ]] || die "no gwctl binary at $GWCTL_BIN (cargo build -p gateway --bins, or set GWCTL_BIN)"
-for tool in ip wg python3 curl flock sha256sum tcpdump timeout; do
+for tool in ip ss wg python3 curl flock sha256sum tcpdump timeout; do
     command -v "$tool" >/dev/null || die "$tool is not installed (scripts/setup installs it)"
 done
 if [[ $IMPL == wireguard-go ]]; then
@@ -149,8 +150,12 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-# A set-up step that fails stops the script (set -e); say which one.
-trap 'fail "line $LINENO: \`$BASH_COMMAND\` failed"' ERR
+# A set-up step that fails stops the script (set -e); say which one. A helper that already
+# printed its FAIL line stops with `return 1`: nothing to add then.
+on_error() {
+    [[ $2 == "return "* ]] || fail "line $1: \`$2\` failed"
+}
+trap 'on_error "$LINENO" "$BASH_COMMAND"' ERR
 
 # spawn LOG NS CMD...: runs CMD in NS in the background; `ip netns exec` execs CMD, so $! is
 # CMD's own PID. The lock stays with this script, not with what it starts.
@@ -168,7 +173,12 @@ wait_for() {
     shift 3
     deadline=$((SECONDS + seconds))
     until "$@" >/dev/null 2>&1; do
-        alive "$pid" || { fail "$what: the process (PID $pid) exited"; return 1; }
+        if ! alive "$pid"; then
+            local status=0
+            wait "$pid" 2>/dev/null || status=$?
+            fail "$what: the process (PID $pid) exited with status $status$( ((status > 128)) && echo " (signal $((status - 128)))")"
+            return 1
+        fi
         ((SECONDS < deadline)) || { fail "$what: not within ${seconds}s"; return 1; }
         sleep 0.1
     done
@@ -289,8 +299,18 @@ start_stock_peer() { # ROUND
             --verbosity info "$wg_if"
     fi
     STOCK_PID=$SPAWNED
-    wait_for "$START_WAIT_SECONDS" "$IMPL created $wg_if and its UAPI socket" "$STOCK_PID" \
-        wg_q show "$wg_if"
+    # Not polled with `wg`: a connection refused between the daemon's bind() and listen()
+    # makes wg unlink the socket as stale, and both daemons exit when their socket vanishes.
+    wait_for "$START_WAIT_SECONDS" "$IMPL created $wg_if and listens on its UAPI socket" "$STOCK_PID" \
+        uapi_listening
+}
+
+# The stock peer's interface exists and its UAPI socket listens (`ss` lists the unix sockets
+# of the namespace they were made in). boringtun writes the path with a double slash.
+uapi_listening() {
+    ip -n "$NS_WG" link show "$wg_if" >/dev/null 2>&1 &&
+        ip netns exec "$NS_WG" ss -xlnH | awk -v name="/$wg_if.sock" '
+            substr($5, length($5) - length(name) + 1) == name { found = 1 } END { exit !found }'
 }
 
 # configure_stock_peer GATEWAY_PUBLIC_KEY ENDPOINT-or-empty: `wg` only, plus addresses/routes.
@@ -371,6 +391,22 @@ check_ping() { # NS TARGET WHAT
     got=$(ping_received ip netns exec "$1" ping -c "$PINGS" -i 0.3 -W 3 "$2")
     if [[ $got == "$PINGS" ]]; then pass "ping $3: $PINGS/$PINGS replies"
     else fail "ping $3: $got/$PINGS replies"; fi
+}
+
+# Path MTU across the tunnel: a packet of exactly the tunnel MTU with DF set crosses both
+# ways; one 8 bytes larger is refused with "fragmentation needed" naming the tunnel MTU
+# (sent by the gateway node's kernel, whose route into gw0 has that MTU, or by the gateway).
+check_mtu() { # NS TARGET WHAT
+    local fits=$((TUNNEL_MTU - 28)) out # ICMP payload: MTU - IPv4 20 - ICMP 8
+    out=$(ip netns exec "$1" ping -c 1 -W 3 -M "do" -s "$fits" "$2" 2>&1 || true)
+    if [[ $out == *" 1 received"* ]]; then pass "mtu $3: a $TUNNEL_MTU-byte packet with DF crosses and its reply returns"
+    else fail "mtu $3: ping -M do -s $fits $2 (a $TUNNEL_MTU-byte packet) got no reply: $(tr '\n' ' ' <<<"$out")"; fi
+    out=$(ip netns exec "$1" ping -c 1 -W 3 -M "do" -s $((fits + 8)) "$2" 2>&1 || true)
+    if [[ $out == *"Frag needed"*"mtu = $TUNNEL_MTU"* ]]; then
+        pass "mtu $3: $((TUNNEL_MTU + 8)) bytes with DF is refused: $(grep -o 'From .*' <<<"$out" | head -n1)"
+    else
+        fail "mtu $3: ping -M do -s $((fits + 8)) $2 should get 'Frag needed ... mtu = $TUNNEL_MTU'; got: $(tr '\n' ' ' <<<"$out")"
+    fi
 }
 
 check_http() { # NS URL WANT_SEEN WHAT
@@ -518,6 +554,7 @@ round_gateway_initiates() {
         "$GW_UNDERLAY_IP:$GW_PORT"
     target=$(export_ip)
     check_http "$NS_WG" "http://$target:$ECHO_PORT/" "$WG_ADDRESS" "$IMPL -> export $target on the gateway's session"
+    check_mtu "$NS_POD" "$WG_ADDRESS" "pod -> $IMPL"
     check_bulk "$NS_POD" "http://$WG_ADDRESS:$ECHO_PORT" "pod <-> $IMPL $WG_ADDRESS"
     check_status
     ((FAILURES == failures_before)) || diagnostics
