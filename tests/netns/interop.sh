@@ -81,7 +81,7 @@ GWCTL_BIN=${GWCTL_BIN:-$target_dir/debug/gwctl}
 BORINGTUN_CLI=${BORINGTUN_CLI:-$(command -v boringtun-cli || echo /opt/gwtools/bin/boringtun-cli)}
 [[ -x $GATEWAY_BIN ]] || die "no gateway binary at $GATEWAY_BIN (cargo build -p gateway --bins, or set GATEWAY_BIN)"
 [[ -x $GWCTL_BIN ]] || die "no gwctl binary at $GWCTL_BIN (cargo build -p gateway --bins, or set GWCTL_BIN)"
-for tool in ip ss wg python3 curl flock sha256sum tcpdump timeout; do
+for tool in ip ss wg sysctl python3 curl flock sha256sum tcpdump timeout; do
     command -v "$tool" >/dev/null || die "$tool is not installed (scripts/setup installs it)"
 done
 if [[ $IMPL == wireguard-go ]]; then
