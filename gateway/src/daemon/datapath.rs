@@ -25,7 +25,7 @@ use super::probes::HealthState;
 /// packet a datagram can carry.
 pub const MAX_PACKET: usize = 65_535;
 /// Datagram slots per send batch: a full read batch plus handshake traffic.
-pub const SEND_SLOTS: usize = 256;
+pub const SEND_SLOTS: usize = crate::io::tun::READ_BATCH + 64;
 /// WireGuard data overhead: 16 header + 16 tag.
 const WG_OVERHEAD: usize = 16 + 16;
 
@@ -83,7 +83,7 @@ impl OutboundWorker {
             drops: TunnelDropCounts::default(),
             reply: vec![0; 1500],
             send: SendBatch::new(SEND_SLOTS, datagram_capacity.max(MAX_PACKET + WG_OVERHEAD)),
-            forward: Vec::with_capacity(tun_rs::IDEAL_BATCH_SIZE),
+            forward: Vec::with_capacity(crate::io::tun::READ_BATCH),
         }
     }
 }

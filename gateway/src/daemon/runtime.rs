@@ -9,7 +9,7 @@ use super::signals::{self, ControlEvent};
 use super::status::Daemon;
 use crate::config::{Config, ConfigError, PeerAddressing};
 use crate::io::netlink::{ifindex, InstalledRoutes};
-use crate::io::tun::{Tun, TunSettings, HEADROOM, IDEAL_BATCH_SIZE, SUPERPACKET};
+use crate::io::tun::{Tun, TunSettings, HEADROOM, READ_BATCH, SUPERPACKET};
 use crate::io::udp::{RecvBatch, SendBatch, TunnelSocket, BATCH, MAX_DATAGRAM};
 use crate::state::{StateDir, FLOWS_FILE};
 use crate::tunnel::PeerSpec;
@@ -244,8 +244,12 @@ fn spawn_outbound(
         .spawn(move || {
             let mut worker = OutboundWorker::new(shared.tunnels.datagram_capacity());
             let mut scratch = vec![0u8; SUPERPACKET];
-            let mut bufs = vec![vec![0u8; HEADROOM + 65_535]; IDEAL_BATCH_SIZE];
-            let mut sizes = vec![0usize; IDEAL_BATCH_SIZE];
+            // One buffer at a time, not vec![v; n]: the clones would be written
+            // (zeroed) in full, while fresh allocations map zero pages lazily.
+            let mut bufs: Vec<Vec<u8>> = (0..READ_BATCH)
+                .map(|_| vec![0u8; HEADROOM + 65_535])
+                .collect();
+            let mut sizes = vec![0usize; READ_BATCH];
             let mut tun_out = TunOut {
                 tun: &tun,
                 gro: GROTable::default(),

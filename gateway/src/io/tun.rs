@@ -16,6 +16,12 @@ pub const HEADROOM: usize = VIRTIO_NET_HDR_LEN;
 pub const SUPERPACKET: usize = 65_535 + VIRTIO_NET_HDR_LEN;
 /// Transmit queue: the default 500 drops bursts; 5,000 packets ≈ 7 MB at 1420 B.
 const TX_QUEUE_LEN: u32 = 5_000;
+/// Packet buffers per read batch: room for several reads, each of which may
+/// split into up to [`MAX_SPLIT`] packets.
+pub const READ_BATCH: usize = 2 * IDEAL_BATCH_SIZE;
+/// Most packets one read can split into: a 64 KiB superpacket of 536-byte
+/// segments (the smallest MSS most stacks use) is 123; tun-rs sizes for 128.
+const MAX_SPLIT: usize = IDEAL_BATCH_SIZE;
 
 /// Settings for the device the gateway creates.
 #[derive(Clone, Debug)]
@@ -41,6 +47,9 @@ impl Tun {
             .offload(true)
             .tx_queue_len(TX_QUEUE_LEN)
             .build_sync()?;
+        // Non-blocking reads let recv_batch drain what is queued without a
+        // poll per packet; it polls only once the queue is empty.
+        device.set_nonblocking(true)?;
         let name = device.name()?;
         Ok(Tun { device, name })
     }
@@ -49,8 +58,11 @@ impl Tun {
         &self.name
     }
 
-    /// Reads one (super)packet and splits it into `bufs`, each packet at
-    /// `HEADROOM`; returns how many. Blocks until data or `interrupt`.
+    /// Reads what the device has queued — (super)packets split into `bufs`,
+    /// each packet at `HEADROOM` — and returns how many. Blocks (polling)
+    /// only while nothing is queued, until data or `interrupt`. Several reads
+    /// go into one batch so that non-TCP traffic, one packet per read, is
+    /// still sealed and sent as a batch.
     pub fn recv_batch(
         &self,
         scratch: &mut [u8],
@@ -58,8 +70,26 @@ impl Tun {
         sizes: &mut [usize],
         interrupt: &InterruptEvent,
     ) -> io::Result<usize> {
-        self.device
-            .recv_multiple_intr(scratch, bufs, sizes, HEADROOM, interrupt)
+        let mut total = match self.device.recv_multiple(scratch, bufs, sizes, HEADROOM) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self
+                .device
+                .recv_multiple_intr(scratch, bufs, sizes, HEADROOM, interrupt)?,
+            Err(e) => return Err(e),
+        };
+        while bufs.len() - total >= MAX_SPLIT {
+            match self.device.recv_multiple(
+                scratch,
+                &mut bufs[total..],
+                &mut sizes[total..],
+                HEADROOM,
+            ) {
+                Ok(n) => total += n,
+                // Empty queue, or a malformed read: hand over what we have.
+                Err(_) => break,
+            }
+        }
+        Ok(total)
     }
 
     /// Writes packets (each at `HEADROOM` in its buffer), coalescing TCP
