@@ -31,10 +31,23 @@ pub struct TunSettings {
     pub address: Ipv4Addr,
 }
 
+/// Set to `off` to run the TUN without offloads (one packet per read and
+/// write), to measure what they buy (docs/performance.md).
+pub const OFFLOAD_ENV: &str = "GATEWAY_TUN_OFFLOAD";
+/// Set to `off` to read one (super)packet per batch instead of draining the
+/// queue, likewise.
+pub const DRAIN_ENV: &str = "GATEWAY_TUN_DRAIN";
+
+fn env_is_off(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| v == "off")
+}
+
 /// The gateway's TUN device.
 pub struct Tun {
     device: SyncDevice,
     name: String,
+    /// Several reads per batch (see [`Tun::recv_batch`]).
+    drain: bool,
 }
 
 impl Tun {
@@ -44,14 +57,18 @@ impl Tun {
             .name(settings.name.clone())
             .mtu(settings.mtu)
             .ipv4(settings.address, 32u8, None)
-            .offload(true)
+            .offload(!env_is_off(OFFLOAD_ENV))
             .tx_queue_len(TX_QUEUE_LEN)
             .build_sync()?;
         // Non-blocking reads let recv_batch drain what is queued without a
         // poll per packet; it polls only once the queue is empty.
         device.set_nonblocking(true)?;
         let name = device.name()?;
-        Ok(Tun { device, name })
+        Ok(Tun {
+            device,
+            name,
+            drain: !env_is_off(DRAIN_ENV),
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -77,7 +94,7 @@ impl Tun {
                 .recv_multiple_intr(scratch, bufs, sizes, HEADROOM, interrupt)?,
             Err(e) => return Err(e),
         };
-        while bufs.len() - total >= MAX_SPLIT {
+        while self.drain && bufs.len() - total >= MAX_SPLIT {
             match self.device.recv_multiple(
                 scratch,
                 &mut bufs[total..],
