@@ -12,3 +12,4 @@ pub mod mtu_probe;
 pub mod state;
 pub mod status;
 pub mod tunnel;
+pub mod uapi;

@@ -671,7 +671,7 @@ fn unknown_field_is_an_error_with_its_path_and_position() {
         Config::from_yaml(&text).unwrap_err().to_string(),
         "line 8, column 1: unknown field `listen_prot`, expected one of `cluster_id`, \
          `private_key_file`, `listen_port`, `state_dir`, `admin_socket`, `metrics_address`, \
-         `tunnel`, `local`, `globalnet`, `nat`, `health`, `peers`"
+         `uapi_socket`, `tunnel`, `local`, `globalnet`, `nat`, `health`, `peers`"
     );
 }
 

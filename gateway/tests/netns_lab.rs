@@ -6,7 +6,8 @@
 //! `tests/netns/lab_restart.sh` restarts cluster-a's gateway mid-transfer and checks the
 //! transfers survive with the same global IPs; `tests/netns/lab_mtu.sh` checks `gwctl
 //! diagnose`'s MTU probe (and that it finds a lowered peer MTU); `tests/netns/lab_secrets.sh`
-//! that keys leak nowhere and the gateway holds only CAP_NET_ADMIN. `lab down` always runs
+//! that keys leak nowhere and the gateway holds only CAP_NET_ADMIN; `tests/netns/lab_uapi.sh`
+//! that the stock `wg show` reads the gateway through its UAPI socket. `lab down` always runs
 //! afterwards.
 //!
 //! Needs root (network namespaces, TUN). Without root it is skipped on a developer machine
@@ -30,10 +31,11 @@ const SESSION_LOCK_WAIT: Duration = Duration::from_secs(8 * 60);
 const SESSION_LOCK_POLL: Duration = Duration::from_secs(1);
 
 /// The scripts run against the lab, in order: the restart one last, as it disturbs the lab.
-const LAB_SCRIPTS: [&str; 5] = [
+const LAB_SCRIPTS: [&str; 6] = [
     "tests/netns/lab_e2e.sh",
     "tests/netns/lab_mtu.sh",
     "tests/netns/lab_secrets.sh",
+    "tests/netns/lab_uapi.sh",
     "tests/netns/lab_prometheus.sh",
     "tests/netns/lab_restart.sh",
 ];

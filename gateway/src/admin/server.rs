@@ -42,7 +42,10 @@ pub fn serve_admin(path: &Path, source: Arc<dyn StatusSource>) -> io::Result<Joi
         .spawn(move || accept_loop(&listener, &source, &display))
 }
 
-fn bind_admin_socket(path: &Path) -> io::Result<UnixListener> {
+/// Binds an owner-only Unix socket at `path` (the admin socket, the UAPI
+/// socket): parent directory created 0700 if missing, a stale socket
+/// replaced, a live one or a non-socket refused, the socket chmod 0600.
+pub(crate) fn bind_admin_socket(path: &Path) -> io::Result<UnixListener> {
     if let Some(parent) = path.parent() {
         if !parent.as_os_str().is_empty() && !parent.exists() {
             DirBuilder::new()

@@ -23,6 +23,9 @@ pub struct Config {
     pub admin_socket: PathBuf,
     /// `/metrics`, `/healthz`, `/readyz` listener; `None` when disabled (`""`).
     pub metrics_address: Option<SocketAddr>,
+    /// WireGuard UAPI socket for `wg show` (read-only); `None` when disabled (`""`).
+    /// Default `/var/run/wireguard/<tunnel.name>.sock`, where `wg` looks.
+    pub uapi_socket: Option<PathBuf>,
     pub tunnel: TunnelConfig,
     pub local: LocalConfig,
     pub globalnet: GlobalnetConfig,

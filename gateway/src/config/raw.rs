@@ -14,6 +14,7 @@ pub(crate) struct RawConfig {
     pub(crate) state_dir: Option<String>,
     pub(crate) admin_socket: Option<String>,
     pub(crate) metrics_address: Option<String>,
+    pub(crate) uapi_socket: Option<String>,
     #[serde(default)]
     pub(crate) tunnel: RawTunnel,
     pub(crate) local: RawLocal,

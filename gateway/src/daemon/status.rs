@@ -164,6 +164,7 @@ impl Daemon {
             ("nat", old.nat != new.nat),
             ("state_dir", old.state_dir != new.state_dir),
             ("admin_socket", old.admin_socket != new.admin_socket),
+            ("uapi_socket", old.uapi_socket != new.uapi_socket),
             (
                 "metrics_address",
                 old.metrics_address != new.metrics_address,

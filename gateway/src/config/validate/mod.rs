@@ -54,6 +54,15 @@ pub(super) fn validate(raw: &RawConfig) -> Result<Config, Vec<FieldError>> {
     );
     let metrics_address = metrics_address(&mut errors, raw.metrics_address.as_deref());
     let tunnel = tunnel(&mut errors, &raw.tunnel);
+    // Where `wg` looks for a userspace implementation's socket.
+    let uapi_socket = match raw.uapi_socket.as_deref() {
+        None => Some(std::path::PathBuf::from(format!(
+            "/var/run/wireguard/{}.sock",
+            tunnel.name
+        ))),
+        Some("") => None,
+        Some(path) => Some(std::path::PathBuf::from(path)),
+    };
     let (local, local_blocks) = local(&mut errors, &raw.local);
     let globalnet = globalnet::validate(&mut errors, &raw.globalnet, &local_blocks);
     let nat = nat(&mut errors, &raw.nat);
@@ -80,6 +89,7 @@ pub(super) fn validate(raw: &RawConfig) -> Result<Config, Vec<FieldError>> {
             state_dir,
             admin_socket,
             metrics_address,
+            uapi_socket,
             tunnel,
             local,
             globalnet,
