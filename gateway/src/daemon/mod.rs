@@ -13,5 +13,6 @@ pub mod setup;
 pub mod signals;
 pub mod status;
 pub mod watch;
+pub mod workers;
 
 pub use runtime::{run, run_with, DaemonError, RunOptions};

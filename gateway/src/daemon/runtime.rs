@@ -1,27 +1,19 @@
 //! Running the gateway: threads and their lifecycle.
 
 use super::core::Core;
-use super::datapath::{
-    self, DatagramOut, InboundWorker, OutboundWorker, PacketOut, Shared, TimerWorker,
-};
 use super::probes::gateway_ip_of;
 use super::signals::{self, ControlEvent};
-use super::status::Daemon;
+use super::workers::{self, TunReader};
 use crate::config::{Config, ConfigError, PeerAddressing};
 use crate::io::netlink::{ifindex, InstalledRoutes};
-use crate::io::tun::{Tun, TunSettings, HEADROOM, READ_BATCH, SUPERPACKET};
-use crate::io::udp::{RecvBatch, SendBatch, TunnelSocket, BATCH, MAX_DATAGRAM};
+use crate::io::tun::{Tun, TunSettings};
+use crate::io::udp::TunnelSocket;
 use crate::state::{StateDir, FLOWS_FILE};
 use crate::tunnel::PeerSpec;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-use tun_rs::{GROTable, InterruptEvent};
-
-/// boringtun needs `update_timers` at least every 250 ms; 100 ms leaves slack.
-const TIMER_TICK: Duration = Duration::from_millis(100);
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Instant;
 
 /// Why the daemon could not start (or stopped).
 #[derive(Debug, thiserror::Error)]
@@ -85,36 +77,6 @@ pub(crate) fn tun_routes(config: &Config) -> Vec<ipnet::Ipv4Net> {
         .iter()
         .flat_map(|p| p.addressing.cidrs().to_vec())
         .collect()
-}
-
-struct TunOut<'a> {
-    tun: &'a Tun,
-    gro: GROTable,
-}
-
-impl PacketOut for TunOut<'_> {
-    fn write_batch(&mut self, bufs: &mut [Vec<u8>]) {
-        if let Err(e) = self.tun.send_batch(&mut self.gro, bufs) {
-            tracing::debug!(error = %e, "TUN write failed");
-        }
-    }
-
-    fn write_one(&mut self, packet: &[u8]) {
-        if let Err(e) = self.tun.send_one(packet) {
-            tracing::debug!(error = %e, "TUN write failed");
-        }
-    }
-}
-
-struct UdpOut<'a>(&'a TunnelSocket);
-
-impl DatagramOut for UdpOut<'_> {
-    fn send_batch(&mut self, batch: &mut SendBatch) {
-        let (_, failed) = self.0.send_batch(batch);
-        if failed > 0 {
-            tracing::debug!(failed, "datagrams refused by the kernel");
-        }
-    }
 }
 
 /// How the daemon runs, beyond its config file (command-line flags).
@@ -183,7 +145,6 @@ pub fn run_with(config_path: &Path, options: RunOptions) -> Result<(), DaemonErr
     );
 
     let stop = Arc::new(AtomicBool::new(false));
-    let interrupt = Arc::new(InterruptEvent::new()?);
     daemon.attach(shared.clone(), tun.name().to_string());
     let (events_tx, events) = mpsc::channel();
     signals::spawn(events_tx.clone())?;
@@ -191,16 +152,23 @@ pub fn run_with(config_path: &Path, options: RunOptions) -> Result<(), DaemonErr
         super::watch::spawn(config_path.to_path_buf(), interval, events_tx.clone())?;
     }
     daemon.start_operator_endpoints(events_tx);
+    let reader = Arc::new(Mutex::new(TunReader::new(&shared)));
     let threads = vec![
-        spawn_outbound(
+        workers::spawn_outbound(
             shared.clone(),
             tun.clone(),
             udp.clone(),
+            reader.clone(),
             stop.clone(),
-            interrupt.clone(),
         )?,
-        spawn_inbound(shared.clone(), tun.clone(), udp.clone(), stop.clone())?,
-        spawn_timers(shared.clone(), daemon.clone(), udp.clone(), stop.clone())?,
+        workers::spawn_inbound(
+            shared.clone(),
+            tun.clone(),
+            udp.clone(),
+            reader,
+            stop.clone(),
+        )?,
+        workers::spawn_timers(shared.clone(), daemon.clone(), udp.clone(), stop.clone())?,
     ];
     daemon.set_ready(true);
 
@@ -217,7 +185,6 @@ pub fn run_with(config_path: &Path, options: RunOptions) -> Result<(), DaemonErr
     tracing::info!("stopping: saving NAT flows and global IPs");
     daemon.set_ready(false);
     stop.store(true, Ordering::SeqCst);
-    let _ = interrupt.trigger();
     for t in threads {
         let _ = t.join();
     }
@@ -230,117 +197,4 @@ pub fn run_with(config_path: &Path, options: RunOptions) -> Result<(), DaemonErr
     drop(routes); // removes the routes
     tracing::info!("stopped");
     Ok(())
-}
-
-fn spawn_outbound(
-    shared: Arc<Shared>,
-    tun: Arc<Tun>,
-    udp: Arc<TunnelSocket>,
-    stop: Arc<AtomicBool>,
-    interrupt: Arc<InterruptEvent>,
-) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("tun-rx".into())
-        .spawn(move || {
-            let mut worker = OutboundWorker::new(shared.tunnels.datagram_capacity());
-            let mut scratch = vec![0u8; SUPERPACKET];
-            // One buffer at a time, not vec![v; n]: the clones would be written
-            // (zeroed) in full, while fresh allocations map zero pages lazily.
-            let mut bufs: Vec<Vec<u8>> = (0..READ_BATCH)
-                .map(|_| vec![0u8; HEADROOM + 65_535])
-                .collect();
-            let mut sizes = vec![0usize; READ_BATCH];
-            let mut tun_out = TunOut {
-                tun: &tun,
-                gro: GROTable::default(),
-            };
-            let mut net = UdpOut(&udp);
-            while !stop.load(Ordering::Relaxed) {
-                match tun.recv_batch(&mut scratch, &mut bufs, &mut sizes, &interrupt) {
-                    Ok(n) => {
-                        let now = Instant::now();
-                        datapath::outbound_batch(
-                            &shared,
-                            &mut worker,
-                            now,
-                            &mut bufs[..n],
-                            &sizes[..n],
-                            &mut tun_out,
-                            &mut net,
-                        );
-                    }
-                    Err(e) if stop.load(Ordering::Relaxed) => {
-                        tracing::debug!(error = %e, "TUN read interrupted for shutdown");
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "TUN read failed");
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                }
-            }
-        })
-}
-
-fn spawn_inbound(
-    shared: Arc<Shared>,
-    tun: Arc<Tun>,
-    udp: Arc<TunnelSocket>,
-    stop: Arc<AtomicBool>,
-) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("udp-rx".into())
-        .spawn(move || {
-            let mut worker = InboundWorker::new(BATCH, shared.tunnels.datagram_capacity());
-            let mut batch = RecvBatch::new(BATCH, MAX_DATAGRAM);
-            let mut tun_out = TunOut {
-                tun: &tun,
-                gro: GROTable::default(),
-            };
-            let mut net = UdpOut(&udp);
-            while !stop.load(Ordering::Relaxed) {
-                match udp.recv_batch(&mut batch) {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        let now = Instant::now();
-                        let datagrams = (0..n).filter_map(|i| batch.get(i));
-                        datapath::inbound_batch(
-                            &shared,
-                            &mut worker,
-                            now,
-                            datagrams,
-                            &mut tun_out,
-                            &mut net,
-                        );
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "UDP receive failed");
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                }
-            }
-        })
-}
-
-fn spawn_timers(
-    shared: Arc<Shared>,
-    daemon: Arc<Daemon>,
-    udp: Arc<TunnelSocket>,
-    stop: Arc<AtomicBool>,
-) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("timers".into())
-        .spawn(move || {
-            let mut worker = TimerWorker::new(shared.tunnels.datagram_capacity(), Instant::now());
-            let mut net = UdpOut(&udp);
-            while !stop.load(Ordering::Relaxed) {
-                datapath::timers_tick(
-                    &shared,
-                    &mut worker,
-                    Instant::now(),
-                    || daemon.probe_interval(),
-                    &mut net,
-                );
-                std::thread::sleep(TIMER_TICK);
-            }
-        })
 }

@@ -5,7 +5,9 @@
 
 use std::io;
 use std::net::Ipv4Addr;
-use tun_rs::{DeviceBuilder, GROTable, InterruptEvent, SyncDevice};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+use tun_rs::{DeviceBuilder, GROTable, SyncDevice};
 
 pub use tun_rs::{IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
@@ -46,7 +48,7 @@ fn env_is_off(name: &str) -> bool {
 pub struct Tun {
     device: SyncDevice,
     name: String,
-    /// Several reads per batch (see [`Tun::recv_batch`]).
+    /// Several reads per batch (see [`Tun::read_batch`]).
     drain: bool,
 }
 
@@ -60,8 +62,8 @@ impl Tun {
             .offload(!env_is_off(OFFLOAD_ENV))
             .tx_queue_len(TX_QUEUE_LEN)
             .build_sync()?;
-        // Non-blocking reads let recv_batch drain what is queued without a
-        // poll per packet; it polls only once the queue is empty.
+        // Non-blocking reads let read_batch drain what is queued without a
+        // poll per packet, and let two threads share reading (daemon::workers).
         device.set_nonblocking(true)?;
         let name = device.name()?;
         Ok(Tun {
@@ -75,26 +77,40 @@ impl Tun {
         &self.name
     }
 
-    /// Reads what the device has queued — (super)packets split into `bufs`,
-    /// each packet at `HEADROOM` — and returns how many. Blocks (polling)
-    /// only while nothing is queued, until data or `interrupt`. Several reads
-    /// go into one batch so that non-TCP traffic, one packet per read, is
-    /// still sealed and sent as a batch.
-    pub fn recv_batch(
+    /// Waits until the device has a packet to read, at most `timeout`
+    /// (so the caller can notice shutdown). True if readable.
+    pub fn wait_readable(&self, timeout: Duration) -> io::Result<bool> {
+        let mut fd = libc::pollfd {
+            fd: self.device.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one valid pollfd, for the duration of the call.
+        let n = unsafe { libc::poll(&mut fd, 1, millis) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            return match err.kind() {
+                io::ErrorKind::Interrupted => Ok(false),
+                _ => Err(err),
+            };
+        }
+        Ok(n > 0 && fd.revents & libc::POLLIN != 0)
+    }
+
+    /// Reads what the device has queued, without blocking: (super)packets
+    /// split into `bufs`, each packet at `HEADROOM`; returns how many (0 when
+    /// nothing was queued). Several reads go into one batch (unless
+    /// `GATEWAY_TUN_DRAIN=off`) so that non-TCP traffic, one packet per
+    /// read, is still sealed and sent as a batch.
+    pub fn read_batch(
         &self,
         scratch: &mut [u8],
         bufs: &mut [Vec<u8>],
         sizes: &mut [usize],
-        interrupt: &InterruptEvent,
     ) -> io::Result<usize> {
-        let mut total = match self.device.recv_multiple(scratch, bufs, sizes, HEADROOM) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self
-                .device
-                .recv_multiple_intr(scratch, bufs, sizes, HEADROOM, interrupt)?,
-            Err(e) => return Err(e),
-        };
-        while self.drain && bufs.len() - total >= MAX_SPLIT {
+        let mut total = 0;
+        loop {
             match self.device.recv_multiple(
                 scratch,
                 &mut bufs[total..],
@@ -102,8 +118,13 @@ impl Tun {
                 HEADROOM,
             ) {
                 Ok(n) => total += n,
-                // Empty queue, or a malformed read: hand over what we have.
-                Err(_) => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // A malformed read after others: hand over what we have.
+                Err(_) if total > 0 => break,
+                Err(e) => return Err(e),
+            }
+            if !self.drain || bufs.len() - total < MAX_SPLIT {
+                break;
             }
         }
         Ok(total)

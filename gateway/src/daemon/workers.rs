@@ -1,0 +1,211 @@
+//! The data-path threads: `tun-rx` (outbound), `udp-rx` (inbound) and `timers`.
+//!
+//! Reading the TUN is shared: whoever holds the [`TunReader`] lock reads,
+//! translates, seals and sends a batch, so packets of one flow leave in the
+//! order they were read. `tun-rx` polls the device without the lock and takes
+//! it (waiting) when something is queued; `udp-rx`, after each batch it wrote
+//! to the TUN, *tries* it. The reply to what udp-rx just delivered (a ping
+//! answered by a pod, a TCP ACK) is usually queued on the TUN by the time the
+//! write returns — the kernel runs the receive path inside the write — so
+//! udp-rx sends it at once instead of waking tun-rx: one thread wake-up less
+//! per round trip, which is most of an idle tunnel's latency on a VM.
+
+use super::datapath::{
+    self, DatagramOut, InboundWorker, OutboundWorker, PacketOut, Shared, TimerWorker,
+};
+use super::status::Daemon;
+use crate::io::tun::{Tun, HEADROOM, READ_BATCH, SUPERPACKET};
+use crate::io::udp::{RecvBatch, SendBatch, TunnelSocket, BATCH, MAX_DATAGRAM};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tun_rs::GROTable;
+
+/// boringtun needs `update_timers` at least every 250 ms; 100 ms leaves slack.
+const TIMER_TICK: Duration = Duration::from_millis(100);
+/// How long a blocked TUN poll waits before checking for shutdown.
+const TUN_POLL: Duration = Duration::from_millis(200);
+/// Back-off after an unexpected read error, so a broken device cannot spin.
+const ERROR_BACKOFF: Duration = Duration::from_millis(10);
+
+/// The TUN read side: its buffers and the outbound worker state.
+pub struct TunReader {
+    worker: OutboundWorker,
+    scratch: Vec<u8>,
+    bufs: Vec<Vec<u8>>,
+    sizes: Vec<usize>,
+}
+
+impl TunReader {
+    pub fn new(shared: &Shared) -> Self {
+        TunReader {
+            worker: OutboundWorker::new(shared.tunnels.datagram_capacity()),
+            scratch: vec![0u8; SUPERPACKET],
+            // One buffer at a time, not vec![v; n]: the clones would be written
+            // (zeroed) in full, while fresh allocations map zero pages lazily.
+            bufs: (0..READ_BATCH)
+                .map(|_| vec![0u8; HEADROOM + 65_535])
+                .collect(),
+            sizes: vec![0usize; READ_BATCH],
+        }
+    }
+
+    /// Reads what is queued (without blocking) and forwards it; returns the
+    /// number of packets read.
+    fn forward_queued(
+        &mut self,
+        shared: &Shared,
+        tun: &Tun,
+        tun_out: &mut impl PacketOut,
+        net: &mut impl DatagramOut,
+    ) -> std::io::Result<usize> {
+        let n = tun.read_batch(&mut self.scratch, &mut self.bufs, &mut self.sizes)?;
+        if n > 0 {
+            datapath::outbound_batch(
+                shared,
+                &mut self.worker,
+                Instant::now(),
+                &mut self.bufs[..n],
+                &self.sizes[..n],
+                tun_out,
+                net,
+            );
+        }
+        Ok(n)
+    }
+}
+
+struct TunOut<'a> {
+    tun: &'a Tun,
+    gro: GROTable,
+}
+
+impl PacketOut for TunOut<'_> {
+    fn write_batch(&mut self, bufs: &mut [Vec<u8>]) {
+        if let Err(e) = self.tun.send_batch(&mut self.gro, bufs) {
+            tracing::debug!(error = %e, "TUN write failed");
+        }
+    }
+
+    fn write_one(&mut self, packet: &[u8]) {
+        if let Err(e) = self.tun.send_one(packet) {
+            tracing::debug!(error = %e, "TUN write failed");
+        }
+    }
+}
+
+struct UdpOut<'a>(&'a TunnelSocket);
+
+impl DatagramOut for UdpOut<'_> {
+    fn send_batch(&mut self, batch: &mut SendBatch) {
+        let (_, failed) = self.0.send_batch(batch);
+        if failed > 0 {
+            tracing::debug!(failed, "datagrams refused by the kernel");
+        }
+    }
+}
+
+pub fn spawn_outbound(
+    shared: Arc<Shared>,
+    tun: Arc<Tun>,
+    udp: Arc<TunnelSocket>,
+    reader: Arc<Mutex<TunReader>>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("tun-rx".into())
+        .spawn(move || {
+            let mut tun_out = TunOut {
+                tun: &tun,
+                gro: GROTable::default(),
+            };
+            let mut net = UdpOut(&udp);
+            while !stop.load(Ordering::Relaxed) {
+                match tun.wait_readable(TUN_POLL) {
+                    Ok(false) => continue,
+                    Ok(true) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "TUN poll failed");
+                        std::thread::sleep(ERROR_BACKOFF);
+                        continue;
+                    }
+                }
+                let mut reader = reader.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Err(e) = reader.forward_queued(&shared, &tun, &mut tun_out, &mut net) {
+                    tracing::warn!(error = %e, "TUN read failed");
+                    drop(reader);
+                    std::thread::sleep(ERROR_BACKOFF);
+                }
+            }
+        })
+}
+
+pub fn spawn_inbound(
+    shared: Arc<Shared>,
+    tun: Arc<Tun>,
+    udp: Arc<TunnelSocket>,
+    reader: Arc<Mutex<TunReader>>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("udp-rx".into())
+        .spawn(move || {
+            let mut worker = InboundWorker::new(BATCH, shared.tunnels.datagram_capacity());
+            let mut batch = RecvBatch::new(BATCH, MAX_DATAGRAM);
+            let mut tun_out = TunOut {
+                tun: &tun,
+                gro: GROTable::default(),
+            };
+            let mut net = UdpOut(&udp);
+            while !stop.load(Ordering::Relaxed) {
+                match udp.recv_batch(&mut batch) {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        let datagrams = (0..n).filter_map(|i| batch.get(i));
+                        datapath::inbound_batch(
+                            &shared,
+                            &mut worker,
+                            Instant::now(),
+                            datagrams,
+                            &mut tun_out,
+                            &mut net,
+                        );
+                        // The replies our writes just caused, if tun-rx is not
+                        // already on them (see the module comment).
+                        if let Ok(mut reader) = reader.try_lock() {
+                            let _ = reader.forward_queued(&shared, &tun, &mut tun_out, &mut net);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "UDP receive failed");
+                        std::thread::sleep(ERROR_BACKOFF);
+                    }
+                }
+            }
+        })
+}
+
+pub fn spawn_timers(
+    shared: Arc<Shared>,
+    daemon: Arc<Daemon>,
+    udp: Arc<TunnelSocket>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("timers".into())
+        .spawn(move || {
+            let mut worker = TimerWorker::new(shared.tunnels.datagram_capacity(), Instant::now());
+            let mut net = UdpOut(&udp);
+            while !stop.load(Ordering::Relaxed) {
+                datapath::timers_tick(
+                    &shared,
+                    &mut worker,
+                    Instant::now(),
+                    || daemon.probe_interval(),
+                    &mut net,
+                );
+                std::thread::sleep(TIMER_TICK);
+            }
+        })
+}
