@@ -593,22 +593,20 @@ fn config(s: &GatewayStatus) -> Check {
             .push("the config file on disk is invalid; the gateway still runs the previous config");
         fixes.push("fix the config file (`gwctl check-config FILE`) and run `gwctl reload`");
     }
-    if s.state_save_errors > 0 {
+    // `last_state_error` is the latest save's: None once a save succeeded
+    // again (the gateway retries), which makes earlier errors history.
+    if let Some(error) = &s.last_state_error {
         details.push(format!(
-            "{} state save errors{}",
-            s.state_save_errors,
-            s.last_state_error
-                .as_ref()
-                .map(|e| format!(", last: {e}"))
-                .unwrap_or_default()
+            "{} state save errors, last: {error}",
+            s.state_save_errors
         ));
-        causes.push("global IP allocations cannot be persisted: a restart may change exported services' global IPs");
+        causes.push("global IP allocations cannot be persisted (the gateway retries every few seconds): a crash now may change exported services' global IPs");
         fixes.push(
             "check that the state directory exists, is writable by the daemon and has free space",
         );
     }
     if details.is_empty() {
-        return Check::new(
+        let check = Check::new(
             "config",
             Outcome::Pass,
             format!(
@@ -616,6 +614,13 @@ fn config(s: &GatewayStatus) -> Check {
                 s.config_reloads_ok, s.config_reloads_rejected
             ),
         );
+        if s.state_save_errors > 0 {
+            return check.details(vec![format!(
+                "{} state save errors earlier; the latest save succeeded",
+                s.state_save_errors
+            )]);
+        }
+        return check;
     }
     Check::new(
         "config",

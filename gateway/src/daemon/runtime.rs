@@ -6,7 +6,7 @@ use super::datapath::{
 };
 use super::probes::gateway_ip_of;
 use super::signals::{self, ControlEvent};
-use super::status::Daemon;
+use super::status::{Daemon, STATE_SAVE_RETRY};
 use crate::config::{Config, ConfigError, PeerAddressing};
 use crate::io::netlink::{ifindex, InstalledRoutes};
 use crate::io::tun::{Tun, TunSettings, HEADROOM, IDEAL_BATCH_SIZE, SUPERPACKET};
@@ -204,13 +204,16 @@ pub fn run_with(config_path: &Path, options: RunOptions) -> Result<(), DaemonErr
     ];
     daemon.set_ready(true);
 
-    for event in events {
-        match event {
-            ControlEvent::Reload => match daemon.reload(&mut routes) {
+    loop {
+        match events.recv_timeout(STATE_SAVE_RETRY) {
+            Ok(ControlEvent::Reload) => match daemon.reload(&mut routes) {
                 Ok(summary) => tracing::info!("config reloaded: {summary}"),
                 Err(e) => tracing::error!("config reload rejected, the running config stays: {e}"),
             },
-            ControlEvent::Shutdown => break,
+            Ok(ControlEvent::Shutdown) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                daemon.retry_state_save();
+            }
         }
     }
 
