@@ -451,6 +451,8 @@ fn drop_hint(reason: &str) -> Option<&'static str> {
         "not_local_source" => "packets from outside our Pod/Service CIDRs reach the gateway: a Pod or Service CIDR is missing from the config (local.pod_cidrs / local.service_cidrs)",
         "not_ours" => "peers send to addresses outside our global block (raw Pod IPs, or our old block): the peer's config lists a wrong block for us, or an app uses a Pod IP instead of a global IP",
         "no_flow" => "replies arrive for egress flows that no longer exist: normal right after a restart; steady growth means flows expire too early",
+        "under_load" => "handshake initiations beyond the rate limit (100 a second), answered with cookie replies instead: many peers (re)connecting at once, or a flood of initiations — see their sources with `tcpdump -ni any udp port 4500`; established tunnels carry on",
+        "handshake_queue_full" => "handshake messages dropped unread: more arrive than the handshake thread answers even with cookie replies, i.e. a flood; peers retry every 5 s — find the sources (`tcpdump -ni any udp port 4500`) and filter them before the gateway",
         "too_big" => "DF packets larger than the tunnel MTU, answered with frag-needed: if senders ignore it (ICMP blocked), lower the Pod MTU",
         _ => return None,
     })

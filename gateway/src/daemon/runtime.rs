@@ -4,6 +4,10 @@ use super::core::Core;
 use super::datapath::{
     self, DatagramOut, InboundWorker, OutboundWorker, PacketOut, Shared, TimerWorker,
 };
+use super::handshakes::{
+    handshake_queue, lower_thread_priority, HandshakeInbox, HandshakeQueue, Inbox,
+    HANDSHAKE_QUEUE_LEN, HANDSHAKE_THREAD_NICE,
+};
 use super::probes::gateway_ip_of;
 use super::signals::{self, ControlEvent};
 use super::status::{Daemon, STATE_SAVE_RETRY};
@@ -12,7 +16,7 @@ use crate::io::netlink::{ifindex, InstalledRoutes};
 use crate::io::tun::{Tun, TunSettings, HEADROOM, IDEAL_BATCH_SIZE, SUPERPACKET};
 use crate::io::udp::{RecvBatch, SendBatch, TunnelSocket, BATCH, MAX_DATAGRAM};
 use crate::state::{StateDir, FLOWS_FILE};
-use crate::tunnel::PeerSpec;
+use crate::tunnel::{PeerSpec, TunnelDropCounts};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -22,6 +26,8 @@ use tun_rs::{GROTable, InterruptEvent};
 
 /// boringtun needs `update_timers` at least every 250 ms; 100 ms leaves slack.
 const TIMER_TICK: Duration = Duration::from_millis(100);
+/// How often an idle handshake thread looks at the stop flag.
+const HANDSHAKE_POLL: Duration = Duration::from_millis(200);
 
 /// Why the daemon could not start (or stopped).
 #[derive(Debug, thiserror::Error)]
@@ -191,6 +197,7 @@ pub fn run_with(config_path: &Path, options: RunOptions) -> Result<(), DaemonErr
         super::watch::spawn(config_path.to_path_buf(), interval, events_tx.clone())?;
     }
     daemon.start_operator_endpoints(events_tx);
+    let (handshakes, handshake_inbox) = handshake_queue(HANDSHAKE_QUEUE_LEN, BATCH);
     let threads = vec![
         spawn_outbound(
             shared.clone(),
@@ -199,7 +206,20 @@ pub fn run_with(config_path: &Path, options: RunOptions) -> Result<(), DaemonErr
             stop.clone(),
             interrupt.clone(),
         )?,
-        spawn_inbound(shared.clone(), tun.clone(), udp.clone(), stop.clone())?,
+        spawn_inbound(
+            shared.clone(),
+            tun.clone(),
+            udp.clone(),
+            stop.clone(),
+            handshakes,
+        )?,
+        spawn_handshakes(
+            shared.clone(),
+            tun.clone(),
+            udp.clone(),
+            stop.clone(),
+            handshake_inbox,
+        )?,
         spawn_timers(shared.clone(), daemon.clone(), udp.clone(), stop.clone())?,
     ];
     daemon.set_ready(true);
@@ -285,6 +305,7 @@ fn spawn_inbound(
     tun: Arc<Tun>,
     udp: Arc<TunnelSocket>,
     stop: Arc<AtomicBool>,
+    mut handshakes: HandshakeQueue,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("udp-rx".into())
@@ -296,12 +317,16 @@ fn spawn_inbound(
                 gro: GROTable::default(),
             };
             let mut net = UdpOut(&udp);
+            let mut queue_drops = TunnelDropCounts::default();
             while !stop.load(Ordering::Relaxed) {
                 match udp.recv_batch(&mut batch) {
                     Ok(0) => {}
                     Ok(n) => {
                         let now = Instant::now();
-                        let datagrams = (0..n).filter_map(|i| batch.get(i));
+                        // Handshake messages go to their own thread.
+                        let datagrams = (0..n)
+                            .filter_map(|i| batch.get(i))
+                            .filter(|&(from, d)| !handshakes.offer(from, d, &mut queue_drops));
                         datapath::inbound_batch(
                             &shared,
                             &mut worker,
@@ -310,11 +335,53 @@ fn spawn_inbound(
                             &mut tun_out,
                             &mut net,
                         );
+                        handshakes.hand_over(&mut queue_drops);
+                        datapath::flush_tunnel_drops(&shared, &mut queue_drops);
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "UDP receive failed");
                         std::thread::sleep(Duration::from_millis(10));
                     }
+                }
+            }
+        })
+}
+
+/// The handshake thread (see [`super::handshakes`]): the inbound path for
+/// handshake messages, at a lower CPU priority than the data path.
+fn spawn_handshakes(
+    shared: Arc<Shared>,
+    tun: Arc<Tun>,
+    udp: Arc<TunnelSocket>,
+    stop: Arc<AtomicBool>,
+    inbox: HandshakeInbox,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("handshakes".into())
+        .spawn(move || {
+            if let Err(e) = lower_thread_priority(HANDSHAKE_THREAD_NICE) {
+                tracing::warn!(error = %e, "handshake thread keeps the data path's CPU priority");
+            }
+            let mut worker = InboundWorker::new(BATCH, shared.tunnels.datagram_capacity());
+            let mut batch = Vec::with_capacity(BATCH);
+            // Handshake messages never reach the TUN; inbound_batch wants one.
+            let mut tun_out = TunOut {
+                tun: &tun,
+                gro: GROTable::default(),
+            };
+            let mut net = UdpOut(&udp);
+            while !stop.load(Ordering::Relaxed) {
+                match inbox.recv_batch(&mut batch, BATCH, HANDSHAKE_POLL) {
+                    Inbox::Messages => datapath::inbound_batch(
+                        &shared,
+                        &mut worker,
+                        Instant::now(),
+                        batch.iter().map(|m| m.datagram()),
+                        &mut tun_out,
+                        &mut net,
+                    ),
+                    Inbox::Idle => {}
+                    Inbox::Closed => break,
                 }
             }
         })
