@@ -224,16 +224,21 @@ pub fn run_with(config_path: &Path, options: RunOptions) -> Result<(), DaemonErr
     ];
     daemon.set_ready(true);
 
+    // Failed state saves are retried on a clock of their own: a stream of
+    // events (reloads) must not postpone them.
+    let mut next_retry = Instant::now() + STATE_SAVE_RETRY;
     loop {
-        match events.recv_timeout(STATE_SAVE_RETRY) {
+        match events.recv_timeout(next_retry.saturating_duration_since(Instant::now())) {
             Ok(ControlEvent::Reload) => match daemon.reload(&mut routes) {
                 Ok(summary) => tracing::info!("config reloaded: {summary}"),
                 Err(e) => tracing::error!("config reload rejected, the running config stays: {e}"),
             },
             Ok(ControlEvent::Shutdown) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                daemon.retry_state_save();
-            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if Instant::now() >= next_retry {
+            daemon.retry_state_save();
+            next_retry = Instant::now() + STATE_SAVE_RETRY;
         }
     }
 
