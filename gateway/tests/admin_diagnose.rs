@@ -365,6 +365,19 @@ fn rejected_reload_and_state_errors_fail_config() {
 }
 
 #[test]
+fn state_errors_followed_by_a_successful_save_pass_config_with_a_note() {
+    let mut status = healthy();
+    status.state_save_errors = 3;
+    status.last_state_error = None; // the latest save (a retry) succeeded
+    let config = check(&run(&status), "config").clone();
+    assert_eq!(config.outcome, Outcome::Pass);
+    assert_eq!(
+        config.details,
+        ["3 state save errors earlier; the latest save succeeded"]
+    );
+}
+
+#[test]
 fn json_and_dump_outputs() {
     let report = run(&sample_status());
     let parsed: Report = serde_json::from_str(&render(&report, Output::Json)).unwrap();

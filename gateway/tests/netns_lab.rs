@@ -7,8 +7,12 @@
 //! transfers survive with the same global IPs; `tests/netns/lab_mtu.sh` checks `gwctl
 //! diagnose`'s MTU probe (and that it finds a lowered peer MTU); `tests/netns/lab_secrets.sh`
 //! that keys leak nowhere and the gateway holds only CAP_NET_ADMIN; `tests/netns/lab_uapi.sh`
-//! that the stock `wg show` reads the gateway through its UAPI socket. `lab down` always runs
-//! afterwards.
+//! that the stock `wg show` reads the gateway through its UAPI socket; `tests/netns/lab_flood.sh` floods
+//! cluster-b's gateway with 110,000 handshake initiations a second for 10 s (cookie
+//! replies, bounded CPU, at least half the tunnel's throughput); `tests/netns/lab_faults.sh`
+//! kills a gateway with SIGKILL, makes the underlay lossy and reordering, moves a peer to
+//! another address and port, and fills / write-protects a state directory. `lab down` always
+//! runs afterwards. docs/reliability.md has the last figures.
 //!
 //! Needs root (network namespaces, TUN). Without root it is skipped on a developer machine
 //! and fails under `CI=true`, so CI cannot pass by not running it. The namespaces have fixed
@@ -26,17 +30,20 @@ use std::time::{Duration, Instant};
 /// Held for a whole lab session. `deploy/lab/lab` locks its own `/run/lock/gwlab.lock` per
 /// command only, so this is a different file: holding that one would block `lab up` itself.
 const SESSION_LOCK: &str = "/run/lock/gwlab-session.lock";
-/// A session (build, up, three scripts, down) takes a few minutes at most.
+/// A session (build, up, the scripts, down) takes a few minutes at most.
 const SESSION_LOCK_WAIT: Duration = Duration::from_secs(8 * 60);
 const SESSION_LOCK_POLL: Duration = Duration::from_secs(1);
 
-/// The scripts run against the lab, in order: the restart one last, as it disturbs the lab.
-const LAB_SCRIPTS: [&str; 6] = [
+/// The scripts run against the lab, in order: those that restart gateways last, as they
+/// disturb the lab (each leaves it healthy; lab_restart.sh, last, checks that too).
+const LAB_SCRIPTS: [&str; 8] = [
     "tests/netns/lab_e2e.sh",
     "tests/netns/lab_mtu.sh",
     "tests/netns/lab_secrets.sh",
     "tests/netns/lab_uapi.sh",
     "tests/netns/lab_prometheus.sh",
+    "tests/netns/lab_flood.sh",
+    "tests/netns/lab_faults.sh",
     "tests/netns/lab_restart.sh",
 ];
 

@@ -451,6 +451,8 @@ fn drop_hint(reason: &str) -> Option<&'static str> {
         "not_local_source" => "packets from outside our Pod/Service CIDRs reach the gateway: a Pod or Service CIDR is missing from the config (local.pod_cidrs / local.service_cidrs)",
         "not_ours" => "peers send to addresses outside our global block (raw Pod IPs, or our old block): the peer's config lists a wrong block for us, or an app uses a Pod IP instead of a global IP",
         "no_flow" => "replies arrive for egress flows that no longer exist: normal right after a restart; steady growth means flows expire too early",
+        "under_load" => "handshake initiations beyond the rate limit (100 a second), answered with cookie replies instead: many peers (re)connecting at once, or a flood of initiations — see their sources with `tcpdump -ni any udp port 4500`; established tunnels carry on",
+        "handshake_queue_full" => "handshake messages dropped unread: more arrive than the handshake thread answers even with cookie replies, i.e. a flood; peers retry every 5 s — find the sources (`tcpdump -ni any udp port 4500`) and filter them before the gateway",
         "too_big" => "DF packets larger than the tunnel MTU, answered with frag-needed: if senders ignore it (ICMP blocked), lower the Pod MTU",
         _ => return None,
     })
@@ -593,22 +595,20 @@ fn config(s: &GatewayStatus) -> Check {
             .push("the config file on disk is invalid; the gateway still runs the previous config");
         fixes.push("fix the config file (`gwctl check-config FILE`) and run `gwctl reload`");
     }
-    if s.state_save_errors > 0 {
+    // `last_state_error` is the latest save's: None once a save succeeded
+    // again (the gateway retries), which makes earlier errors history.
+    if let Some(error) = &s.last_state_error {
         details.push(format!(
-            "{} state save errors{}",
-            s.state_save_errors,
-            s.last_state_error
-                .as_ref()
-                .map(|e| format!(", last: {e}"))
-                .unwrap_or_default()
+            "{} state save errors, last: {error}",
+            s.state_save_errors
         ));
-        causes.push("global IP allocations cannot be persisted: a restart may change exported services' global IPs");
+        causes.push("global IP allocations cannot be persisted (the gateway retries every few seconds): a crash now may change exported services' global IPs");
         fixes.push(
             "check that the state directory exists, is writable by the daemon and has free space",
         );
     }
     if details.is_empty() {
-        return Check::new(
+        let check = Check::new(
             "config",
             Outcome::Pass,
             format!(
@@ -616,6 +616,13 @@ fn config(s: &GatewayStatus) -> Check {
                 s.config_reloads_ok, s.config_reloads_rejected
             ),
         );
+        if s.state_save_errors > 0 {
+            return check.details(vec![format!(
+                "{} state save errors earlier; the latest save succeeded",
+                s.state_save_errors
+            )]);
+        }
+        return check;
     }
     Check::new(
         "config",

@@ -5,6 +5,7 @@
 //!                     ─▶ Tunnels::encapsulate_routed (peer lock once per run) ─▶ sendmmsg
 //! inbound (udp-rx):   recvmmsg ─▶ Tunnels::handle_datagram (index, decrypt, source check)
 //!                     ─▶ own address? ─▶ Engine::handle_inbound ─▶ TUN write (GRO-coalesced)
+//!                     (handshake messages: to the handshake thread, see super::handshakes)
 //! ```
 //!
 //! Buffers are allocated once per worker; `now` is read once per batch; NAT
@@ -228,6 +229,12 @@ fn flush_tun(w: &mut InboundWorker, tun: &mut impl PacketOut) {
 /// Adds a worker's counts into the shared totals (once per batch).
 fn flush(shared: &Shared, counters: &mut Counters, drops: &mut TunnelDropCounts) {
     shared.engine.flush(counters);
+    flush_tunnel_drops(shared, drops);
+}
+
+/// Adds tunnel drops counted outside the workers above (e.g. a full
+/// handshake queue) into the shared totals, and clears them.
+pub fn flush_tunnel_drops(shared: &Shared, drops: &mut TunnelDropCounts) {
     if drops.total() > 0 {
         if let Ok(mut total) = shared.tunnel_drops.lock() {
             total.merge(drops);

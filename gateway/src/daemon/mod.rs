@@ -7,6 +7,7 @@
 pub mod core;
 pub mod datapath;
 pub mod endpoints;
+pub mod handshakes;
 pub mod probes;
 pub mod runtime;
 pub mod setup;

@@ -1,13 +1,15 @@
 //! Running the gateway: threads and their lifecycle.
 
 use super::core::Core;
+use super::handshakes::{handshake_queue, HANDSHAKE_QUEUE_LEN};
 use super::probes::gateway_ip_of;
 use super::signals::{self, ControlEvent};
+use super::status::STATE_SAVE_RETRY;
 use super::workers::{self, TunReader};
 use crate::config::{Config, ConfigError, PeerAddressing};
 use crate::io::netlink::{ifindex, InstalledRoutes};
 use crate::io::tun::{Tun, TunSettings};
-use crate::io::udp::TunnelSocket;
+use crate::io::udp::{TunnelSocket, BATCH};
 use crate::state::{StateDir, FLOWS_FILE};
 use crate::tunnel::PeerSpec;
 use std::path::{Path, PathBuf};
@@ -153,6 +155,7 @@ pub fn run_with(config_path: &Path, options: RunOptions) -> Result<(), DaemonErr
     }
     daemon.start_operator_endpoints(events_tx);
     let reader = Arc::new(Mutex::new(TunReader::new(&shared)));
+    let (handshakes, handshake_inbox) = handshake_queue(HANDSHAKE_QUEUE_LEN, BATCH);
     let threads = vec![
         workers::spawn_outbound(
             shared.clone(),
@@ -167,18 +170,34 @@ pub fn run_with(config_path: &Path, options: RunOptions) -> Result<(), DaemonErr
             udp.clone(),
             reader,
             stop.clone(),
+            handshakes,
+        )?,
+        workers::spawn_handshakes(
+            shared.clone(),
+            tun.clone(),
+            udp.clone(),
+            stop.clone(),
+            handshake_inbox,
         )?,
         workers::spawn_timers(shared.clone(), daemon.clone(), udp.clone(), stop.clone())?,
     ];
     daemon.set_ready(true);
 
-    for event in events {
-        match event {
-            ControlEvent::Reload => match daemon.reload(&mut routes) {
+    // Failed state saves are retried on a clock of their own: a stream of
+    // events (reloads) must not postpone them.
+    let mut next_retry = Instant::now() + STATE_SAVE_RETRY;
+    loop {
+        match events.recv_timeout(next_retry.saturating_duration_since(Instant::now())) {
+            Ok(ControlEvent::Reload) => match daemon.reload(&mut routes) {
                 Ok(summary) => tracing::info!("config reloaded: {summary}"),
                 Err(e) => tracing::error!("config reload rejected, the running config stays: {e}"),
             },
-            ControlEvent::Shutdown => break,
+            Ok(ControlEvent::Shutdown) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if Instant::now() >= next_retry {
+            daemon.retry_state_save();
+            next_retry = Instant::now() + STATE_SAVE_RETRY;
         }
     }
 

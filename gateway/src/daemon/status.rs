@@ -24,6 +24,9 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// How often a failed state save is retried ([`Daemon::retry_state_save`]).
+pub const STATE_SAVE_RETRY: Duration = Duration::from_secs(5);
+
 /// Mutable control-plane state, changed only by reloads.
 struct Control {
     config: Config,
@@ -43,6 +46,8 @@ pub struct Daemon {
     reloads_rejected: AtomicU64,
     last_reload_error: Mutex<Option<String>>,
     state_errors: AtomicU64,
+    /// The error of the latest save; None once a save succeeded. While it is
+    /// set, [`Daemon::retry_state_save`] writes the allocations again.
     last_state_error: Mutex<Option<String>>,
     /// Reload requests from the admin API go through the main loop, which owns the routes.
     events: OnceLock<Sender<ControlEvent>>,
@@ -96,18 +101,51 @@ impl Daemon {
     }
 
     /// Writes the allocations; on failure keeps forwarding and reports it
-    /// (the previous file stays intact: the write is atomic).
+    /// (the previous file stays intact: the write is atomic) until a later
+    /// save succeeds.
     pub fn save_ipam(&self) {
         let bytes = self.control().ipam.to_bytes();
-        if let Err(e) = self.state.write_atomic(IPAM_FILE, &bytes) {
-            self.state_errors.fetch_add(1, Ordering::Relaxed);
-            let msg = format!("saving {}: {e}", self.state.path(IPAM_FILE).display());
-            tracing::error!("{msg}; forwarding continues with the allocations in memory");
-            *self
-                .last_state_error
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()) = Some(msg);
+        let result = self.state.write_atomic(IPAM_FILE, &bytes);
+        let mut last_error = self
+            .last_state_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok(()) => {
+                if last_error.take().is_some() {
+                    tracing::info!(
+                        path = %self.state.path(IPAM_FILE).display(),
+                        "global IP allocations saved again after earlier failures"
+                    );
+                }
+            }
+            Err(e) => {
+                self.state_errors.fetch_add(1, Ordering::Relaxed);
+                let msg = format!("saving {}: {e}", self.state.path(IPAM_FILE).display());
+                tracing::error!(
+                    "{msg}; forwarding continues with the allocations in memory (retried every {}s)",
+                    STATE_SAVE_RETRY.as_secs()
+                );
+                *last_error = Some(msg);
+            }
         }
+    }
+
+    /// Saves the allocations again if the latest save failed (a full or
+    /// read-only disk may have been fixed since); returns whether it tried.
+    /// Without it, allocations made while the disk was full would stay
+    /// unsaved until the next reload or graceful stop, and a crash in
+    /// between would lose them.
+    pub fn retry_state_save(&self) -> bool {
+        let failed = self
+            .last_state_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some();
+        if failed {
+            self.save_ipam();
+        }
+        failed
     }
 
     /// Starts the admin socket and metrics endpoint (see crate::admin, crate::metrics).

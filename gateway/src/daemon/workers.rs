@@ -1,4 +1,5 @@
-//! The data-path threads: `tun-rx` (outbound), `udp-rx` (inbound) and `timers`.
+//! The data-path threads: `tun-rx` (outbound), `udp-rx` (inbound),
+//! `handshakes` (handshake messages, at low priority) and `timers`.
 //!
 //! Reading the TUN is shared: whoever holds the [`TunReader`] lock reads,
 //! translates, seals and sends a batch, so packets of one flow leave in the
@@ -13,9 +14,13 @@
 use super::datapath::{
     self, DatagramOut, InboundWorker, OutboundWorker, PacketOut, Shared, TimerWorker,
 };
+use super::handshakes::{
+    lower_thread_priority, HandshakeInbox, HandshakeQueue, Inbox, HANDSHAKE_THREAD_NICE,
+};
 use super::status::Daemon;
 use crate::io::tun::{Tun, HEADROOM, READ_BATCH, SUPERPACKET};
 use crate::io::udp::{RecvBatch, SendBatch, TunnelSocket, BATCH, MAX_DATAGRAM};
+use crate::tunnel::TunnelDropCounts;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -28,6 +33,8 @@ const TIMER_TICK: Duration = Duration::from_millis(100);
 const TUN_POLL: Duration = Duration::from_millis(200);
 /// Back-off after an unexpected read error, so a broken device cannot spin.
 const ERROR_BACKOFF: Duration = Duration::from_millis(10);
+/// How often an idle handshake thread looks at the stop flag.
+const HANDSHAKE_POLL: Duration = Duration::from_millis(200);
 
 /// The TUN read side: its buffers and the outbound worker state.
 pub struct TunReader {
@@ -147,6 +154,7 @@ pub fn spawn_inbound(
     udp: Arc<TunnelSocket>,
     reader: Arc<Mutex<TunReader>>,
     stop: Arc<AtomicBool>,
+    mut handshakes: HandshakeQueue,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("udp-rx".into())
@@ -158,11 +166,15 @@ pub fn spawn_inbound(
                 gro: GROTable::default(),
             };
             let mut net = UdpOut(&udp);
+            let mut queue_drops = TunnelDropCounts::default();
             while !stop.load(Ordering::Relaxed) {
                 match udp.recv_batch(&mut batch) {
                     Ok(0) => {}
                     Ok(n) => {
-                        let datagrams = (0..n).filter_map(|i| batch.get(i));
+                        // Handshake messages go to their own thread.
+                        let datagrams = (0..n)
+                            .filter_map(|i| batch.get(i))
+                            .filter(|&(from, d)| !handshakes.offer(from, d, &mut queue_drops));
                         datapath::inbound_batch(
                             &shared,
                             &mut worker,
@@ -171,6 +183,8 @@ pub fn spawn_inbound(
                             &mut tun_out,
                             &mut net,
                         );
+                        handshakes.hand_over(&mut queue_drops);
+                        datapath::flush_tunnel_drops(&shared, &mut queue_drops);
                         // The replies our writes just caused, if tun-rx is not
                         // already on them (see the module comment).
                         if let Ok(mut reader) = reader.try_lock() {
@@ -181,6 +195,46 @@ pub fn spawn_inbound(
                         tracing::warn!(error = %e, "UDP receive failed");
                         std::thread::sleep(ERROR_BACKOFF);
                     }
+                }
+            }
+        })
+}
+
+/// The handshake thread (see [`super::handshakes`]): the inbound path for
+/// handshake messages, at a lower CPU priority than the data path.
+pub fn spawn_handshakes(
+    shared: Arc<Shared>,
+    tun: Arc<Tun>,
+    udp: Arc<TunnelSocket>,
+    stop: Arc<AtomicBool>,
+    inbox: HandshakeInbox,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("handshakes".into())
+        .spawn(move || {
+            if let Err(e) = lower_thread_priority(HANDSHAKE_THREAD_NICE) {
+                tracing::warn!(error = %e, "handshake thread keeps the data path's CPU priority");
+            }
+            let mut worker = InboundWorker::new(BATCH, shared.tunnels.datagram_capacity());
+            let mut batch = Vec::with_capacity(BATCH);
+            // Handshake messages never reach the TUN; inbound_batch wants one.
+            let mut tun_out = TunOut {
+                tun: &tun,
+                gro: GROTable::default(),
+            };
+            let mut net = UdpOut(&udp);
+            while !stop.load(Ordering::Relaxed) {
+                match inbox.recv_batch(&mut batch, BATCH, HANDSHAKE_POLL) {
+                    Inbox::Messages => datapath::inbound_batch(
+                        &shared,
+                        &mut worker,
+                        Instant::now(),
+                        batch.iter().map(|m| m.datagram()),
+                        &mut tun_out,
+                        &mut net,
+                    ),
+                    Inbox::Idle => {}
+                    Inbox::Closed => break,
                 }
             }
         })

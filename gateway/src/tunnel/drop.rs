@@ -19,6 +19,10 @@ pub enum TunnelDrop {
     /// A handshake initiation while over the handshake rate limit: answered
     /// with a cookie reply instead of being processed.
     UnderLoad,
+    /// A handshake message dropped unread: the queue in front of the
+    /// handshake worker was full (more than it can answer even with cookie
+    /// replies, i.e. a flood). Kernel WireGuard drops there too.
+    HandshakeQueueFull,
     /// From a public key we have no peer for, or to a receiver index that is
     /// not ours (also: a peer removed while its packet was in flight).
     UnknownPeer,
@@ -56,13 +60,14 @@ pub enum TunnelDrop {
 
 impl TunnelDrop {
     /// Number of reasons; the length of [`TunnelDrop::ALL`].
-    pub const COUNT: usize = 17;
+    pub const COUNT: usize = 18;
 
     /// Every reason, in label order; used to pre-register metric children.
     pub const ALL: [TunnelDrop; Self::COUNT] = [
         TunnelDrop::Malformed,
         TunnelDrop::BadMac,
         TunnelDrop::UnderLoad,
+        TunnelDrop::HandshakeQueueFull,
         TunnelDrop::UnknownPeer,
         TunnelDrop::HandshakeRejected,
         TunnelDrop::Replay,
@@ -85,6 +90,7 @@ impl TunnelDrop {
             TunnelDrop::Malformed => "malformed",
             TunnelDrop::BadMac => "bad_mac",
             TunnelDrop::UnderLoad => "under_load",
+            TunnelDrop::HandshakeQueueFull => "handshake_queue_full",
             TunnelDrop::UnknownPeer => "unknown_peer",
             TunnelDrop::HandshakeRejected => "handshake_rejected",
             TunnelDrop::Replay => "replay",

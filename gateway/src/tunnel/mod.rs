@@ -65,7 +65,8 @@ pub use sink::{DatagramBatch, DatagramSink};
 pub use table::PeerSetChange;
 
 use table::{Keys, PeerTable};
-use wire::{HANDSHAKE_INIT_LEN, WG_DATA_OVERHEAD};
+use wire::WG_DATA_OVERHEAD;
+pub use wire::{is_handshake_message, HANDSHAKE_INIT_LEN};
 
 /// Size limits and rates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

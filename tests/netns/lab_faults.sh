@@ -1,0 +1,440 @@
+#!/usr/bin/env bash
+# Faults against the running lab (issue 5, "faults"), each followed by a check that the lab is
+# healthy again (the next script runs against it):
+#   a. cluster-b's gateway killed with SIGKILL (no graceful stop) and started again with the
+#      same key: cluster-a-pod1's requests to cluster-b's export resume within 5 s of the start;
+#   b. 5% loss and reordering on the underlay, both directions (a userspace relay: this kernel
+#      has no netem): 20 MiB each way arrive intact; the gateways drop nothing as replayed;
+#   c. cluster-b comes back on another underlay address and port (192.168.100.12:4501) with
+#      cluster-a's config unchanged: WireGuard roaming moves cluster-a's endpoint for it there
+#      and traffic resumes; then back to 192.168.100.2:4500;
+#   d. cluster-a's state directory full (a tiny tmpfs), then read-only (a read-only bind
+#      mount), each while a reload adds an export: forwarding goes on, the error is reported
+#      (log, gateway_state_save_errors_total, gwctl diagnose), the previous ipam.state stays
+#      byte for byte, and once the directory is writable again the gateway saves by itself.
+# Prints PASS/FAIL lines; exits non-zero on any failure.
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo_root="$(cd "$here/../.." && pwd)"
+# shellcheck source=tests/netns/lib.sh
+source "$here/lib.sh"
+
+readonly RESUME_LIMIT_SECONDS=5      # issue 5: traffic resumes within 5 s of the restart
+readonly RESUME_WAIT_SECONDS=15      # how long to keep trying before giving up
+readonly BULK_BYTES=$((20 * 1024 * 1024))
+readonly BULK_TIMEOUT_SECONDS=120
+readonly LOSS=0.05 IMMEDIATE=0.25 DELAY_MS=1 # netem's "loss 5% delay 1ms reorder 25%"
+readonly RELAY_INNER_PORT=4599 RELAY_OUTER_PORT=4600
+readonly RELAY_LIFETIME_SECONDS=300
+readonly A_UNDERLAY=192.168.100.1 B_UNDERLAY=192.168.100.2 WG_PORT=4500
+readonly B_MOVED_UNDERLAY=192.168.100.12 B_MOVED_PORT=4501
+readonly STATE_RETRY_WAIT_SECONDS=10 # the gateway retries a failed save every 5 s
+readonly EXTRA_EXPORT=shared/extra EXTRA_CLUSTER_IP=10.96.0.11
+
+[[ $EUID -eq 0 ]] || { echo "FAIL needs root (network namespaces)"; exit 1; }
+require_lab full
+lab="$repo_root/deploy/lab/lab"
+gwctl="${CARGO_TARGET_DIR:-$repo_root/target}/release/gwctl"
+[[ -x $gwctl ]] || { echo "FAIL no gwctl at $gwctl (lab up builds it)"; exit 1; }
+
+started=$SECONDS
+work=$(mktemp -d /tmp/gwlab-faults.XXXXXX)
+b_export=$(ingress_ip b "$(export_of b)")
+cp "$RUN_DIR/cluster-a/gateway.yaml" "$work/cluster-a.yaml"
+
+# --- helpers -------------------------------------------------------------------------------
+
+# elapsed_since START: seconds since an $EPOCHREALTIME value, to a tenth.
+elapsed_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
+gateway_pid() { head -n1 "$RUN_DIR/cluster-$1/gateway.pid" 2>/dev/null | tr -dc '0-9'; }
+gateway_running() { local pid; pid=$(gateway_pid "$1"); [[ -n $pid && -d /proc/$pid ]]; }
+socket_of() { echo "$RUN_DIR/cluster-$1/admin.sock"; }
+lab_cmd() { "$lab" "$@" 2>&1 | sed 's/^/     /'; return "${PIPESTATUS[0]}"; }
+
+# request X: one HTTP request from cluster-X-pod1 to the other cluster's export; prints the
+# answer or curl's error.
+request() {
+    local x=$1 y target
+    y=$(peer_of "$x")
+    target=$(ingress_ip "$y" "$(export_of "$y")")
+    in_pod "$x" curl -sS --max-time "${2:-3}" "http://$target:$ECHO_PORT/" 2>&1
+}
+
+# wait_for_request X SINCE: retries request X (fresh connections, 0.5 s each) until it is
+# answered; prints the seconds since SINCE ($EPOCHREALTIME). Fails after RESUME_WAIT_SECONDS.
+wait_for_request() {
+    local x=$1 since=$2 deadline=$((SECONDS + RESUME_WAIT_SECONDS))
+    until request "$x" 0.5 | grep -q '^hello from'; do
+        ((SECONDS < deadline)) || return 1
+    done
+    elapsed_since "$since"
+}
+
+# check_both_ways LABEL: requests both ways are answered.
+check_both_ways() {
+    local x answer
+    for x in a b; do
+        answer=$(request "$x")
+        if [[ $answer == "hello from cluster-$(peer_of "$x");"* ]]; then
+            pass "$1: cluster-$x-pod1 -> cluster-$(peer_of "$x")'s export: $answer"
+        else
+            fail "$1: cluster-$x-pod1 -> cluster-$(peer_of "$x")'s export: $answer"
+        fi
+    done
+}
+
+# peer_endpoint X: the endpoint cluster-X's gateway uses for its one peer (gwctl peers -o json).
+peer_endpoint() {
+    "$gwctl" peers --socket "$(socket_of "$1")" -o json 2>/dev/null |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)[0].get("endpoint") or "none")' 2>/dev/null
+}
+
+# wait_for_endpoint X WANT: until cluster-X's endpoint for its peer is WANT (5 s at most).
+wait_for_endpoint() {
+    local deadline=$((SECONDS + 5))
+    until [[ $(peer_endpoint "$1") == "$2" ]]; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.1
+    done
+}
+
+# metric X NAME: the value of an unlabelled sample on cluster-X's /metrics ("" if none).
+metric() {
+    in_gw "$1" curl -sS --max-time 3 "http://$(metrics_address_of "$1")/metrics" 2>/dev/null |
+        awk -v name="$2" '$1 == name { print $2; exit }'
+}
+
+# in_gateway_mounts X CMD...: CMD in the mount namespace of cluster-X's gateway (`ip netns
+# exec` gave it its own): a mount made there is seen by the gateway and nothing else.
+in_gateway_mounts() { local x=$1; shift; nsenter --target "$(gateway_pid "$x")" --mount -- "$@"; }
+
+# config_check X: "outcome|details" of the config check of `gwctl diagnose` on cluster-X.
+config_check() {
+    "$gwctl" diagnose --no-mtu-probe --socket "$(socket_of "$1")" -o json 2>/dev/null |
+        python3 -c '
+import json, sys
+check = next(c for c in json.load(sys.stdin)["checks"] if c["id"] == "config")
+print(str(check["outcome"]).lower() + "|" + " ; ".join(check.get("details", [])))'
+}
+
+# --- undo, whatever happened -----------------------------------------------------------------
+
+relay_pid=""
+b_moved=0
+b_promote_secondaries=""
+state_mounted=""
+restore() {
+    # b: the underlay relay
+    ip netns exec cluster-a-gw nft delete table ip gwlab_impair 2>/dev/null
+    if [[ -n $relay_pid ]]; then kill "$relay_pid" 2>/dev/null; wait "$relay_pid" 2>/dev/null; relay_pid=""; fi
+    # c: cluster-b's old address, port and config
+    if ((b_moved)); then
+        gateway_running b && "$lab" stop-gateway b >/dev/null 2>&1
+        ip -n cluster-b-gw addr del "$B_MOVED_UNDERLAY/24" dev eth0 2>/dev/null
+        ip -n cluster-b-gw addr add "$B_UNDERLAY/24" dev eth0 2>/dev/null
+        [[ -n $b_promote_secondaries ]] &&
+            ip netns exec cluster-b-gw sysctl -qw "net.ipv4.conf.eth0.promote_secondaries=$b_promote_secondaries"
+        b_moved=0
+    fi
+    # d: the state directory mount and cluster-a's config
+    if [[ -n $state_mounted ]] && gateway_running a; then
+        in_gateway_mounts a umount "$state_mounted" 2>/dev/null
+    fi
+    state_mounted=""
+    if ! cmp -s "$work/cluster-a.yaml" "$RUN_DIR/cluster-a/gateway.yaml"; then
+        cp "$work/cluster-a.yaml" "$RUN_DIR/cluster-a/gateway.yaml"
+        "$gwctl" reload --socket "$(socket_of a)" >/dev/null 2>&1
+    fi
+    # a, c: a gateway left stopped
+    for x in a b; do gateway_running "$x" || "$lab" start-gateway "$x" >/dev/null 2>&1; done
+}
+trap 'restore; rm -rf "$work"' EXIT
+
+# --- a. SIGKILL and restart ------------------------------------------------------------------
+
+section "a. cluster-b's gateway killed with SIGKILL, then started with the same key and config"
+ipam_b_before=$(sha256sum "$(state_file b)" | cut -d' ' -f1)
+answer=$(request a)
+[[ $answer == "hello from cluster-b;"* ]] || fail "before: cluster-a-pod1 -> $b_export: $answer"
+if lab_cmd stop-gateway --kill b; then
+    if answer=$(request a 1); then
+        fail "cluster-b's gateway is dead but cluster-a-pod1 still got an answer: $answer"
+    else
+        pass "with cluster-b's gateway killed, cluster-a-pod1's request fails: $answer"
+    fi
+    [[ -e $RUN_DIR/cluster-b/state/flows.state ]] && fail "SIGKILL left a flows.state: something saved flows"
+    start=$EPOCHREALTIME
+    if lab_cmd start-gateway b; then
+        ready=$(elapsed_since "$start")
+        if resumed=$(wait_for_request a "$start"); then
+            if awk -v s="$resumed" -v max="$RESUME_LIMIT_SECONDS" 'BEGIN { exit !(s <= max) }'; then
+                pass "traffic resumed ${resumed} s after the start (gateway ready after ${ready} s; limit ${RESUME_LIMIT_SECONDS} s): cluster-a-pod1 -> $b_export answered"
+            else
+                fail "traffic resumed only ${resumed} s after the start (limit ${RESUME_LIMIT_SECONDS} s)"
+            fi
+        else
+            fail "cluster-a-pod1 -> $b_export still unanswered ${RESUME_WAIT_SECONDS} s after the start: $(request a 1)"
+        fi
+    else
+        fail "deploy/lab/lab start-gateway b failed (output above)"
+    fi
+else
+    fail "deploy/lab/lab stop-gateway --kill b failed (output above)"
+fi
+if [[ $(sha256sum "$(state_file b)" | cut -d' ' -f1) == "$ipam_b_before" ]]; then
+    pass "cluster-b's ipam.state is unchanged: its global IPs survived the crash"
+else
+    fail "cluster-b's ipam.state changed across the crash and restart"
+fi
+check_both_ways "after the kill"
+stale=0
+drops_total stale b unknown_peer
+info "cluster-b's unknown_peer drops since its start (cluster-a's packets on the killed gateway's session): $stale"
+
+# --- b. loss and reordering --------------------------------------------------------------------
+
+section "b. underlay: ${LOSS} loss, ${IMMEDIATE} of datagrams overtaking the others (held ${DELAY_MS} ms), both directions"
+# cluster-a's datagrams for cluster-b go to the relay (DNAT); the relay forwards them from its
+# own port, so cluster-b's replies come back through it too (roaming), and conntrack gives
+# those the source cluster-b's address when the relay hands them to cluster-a's gateway.
+ip netns exec cluster-a-gw python3 "$here/underlay_impair.py" \
+    --inner "$A_UNDERLAY:$RELAY_INNER_PORT" --outer "$A_UNDERLAY:$RELAY_OUTER_PORT" \
+    --peer "$B_UNDERLAY:$WG_PORT" --loss "$LOSS" --immediate "$IMMEDIATE" --delay-ms "$DELAY_MS" \
+    --seconds "$RELAY_LIFETIME_SECONDS" --stats "$work/relay.json" >"$work/relay.out" 2>&1 &
+relay_pid=$!
+deadline=$((SECONDS + 5))
+until grep -q relaying "$work/relay.out" 2>/dev/null || ((SECONDS >= deadline)); do sleep 0.1; done
+if ! ip netns exec cluster-a-gw nft -f - <<EOF; then
+table ip gwlab_impair {
+    chain out {
+        type nat hook output priority -100;
+        ip daddr $B_UNDERLAY udp sport $WG_PORT udp dport $WG_PORT dnat to $A_UNDERLAY:$RELAY_INNER_PORT
+    }
+    chain post {
+        type nat hook postrouting priority 100;
+    }
+}
+EOF
+    fail "nft: could not divert the underlay through the relay"
+fi
+replay_reasons=(replay decrypt_failed malformed)
+replay_label=$(IFS='|'; echo "${replay_reasons[*]}")
+a_drops_before=0 b_drops_before=0 a_drops_after=0 b_drops_after=0
+drops_total a_drops_before a "${replay_reasons[@]}"
+drops_total b_drops_before b "${replay_reasons[@]}"
+want=$(expected_bytes_sha256 "$BULK_BYTES")
+transfer_started=$EPOCHREALTIME
+summary=$(in_pod a curl -sS --max-time "$BULK_TIMEOUT_SECONDS" -o "$work/get" -w '%{size_download} %{time_total}' \
+    "http://$b_export:$ECHO_PORT/bytes?n=$BULK_BYTES" 2>&1)
+got=$(sha256sum "$work/get" 2>/dev/null | cut -d' ' -f1)
+if [[ $got == "$want" ]]; then
+    pass "GET /bytes?n=$BULK_BYTES from $b_export arrived intact through the lossy underlay (sha256 ${got:0:16}..., $(elapsed_since "$transfer_started") s)"
+else
+    fail "GET /bytes?n=$BULK_BYTES from $b_export: $summary, sha256 ${got:-none}, want $want"
+fi
+head -c "$BULK_BYTES" /dev/urandom >"$work/upload"
+want=$(sha256sum "$work/upload" | cut -d' ' -f1)
+transfer_started=$EPOCHREALTIME
+# Expect: the server speaks HTTP/1.0 and never sends 100-continue.
+got=$(in_pod a curl -sS --max-time "$BULK_TIMEOUT_SECONDS" -H 'Expect:' \
+    -H 'Content-Type: application/octet-stream' --data-binary "@$work/upload" \
+    "http://$b_export:$ECHO_PORT/sha256" 2>&1)
+if [[ $got == "$want" ]]; then
+    pass "POST /sha256 of $BULK_BYTES random bytes to $b_export arrived intact through the lossy underlay ($(elapsed_since "$transfer_started") s)"
+else
+    fail "POST /sha256 of $BULK_BYTES bytes to $b_export: server says '$got', want $want"
+fi
+check_both_ways "during the impairment, other traffic"
+drops_total a_drops_after a "${replay_reasons[@]}"
+drops_total b_drops_after b "${replay_reasons[@]}"
+if ((a_drops_after == a_drops_before && b_drops_after == b_drops_before)); then
+    pass "the gateways dropped no reordered datagram (gateway_packets_dropped_total{reason=~\"$replay_label\"} unchanged on both)"
+else
+    fail "reordered datagrams were dropped: cluster-a's $replay_label drops $a_drops_before -> $a_drops_after, cluster-b's $b_drops_before -> $b_drops_after"
+fi
+ip netns exec cluster-a-gw nft delete table ip gwlab_impair 2>/dev/null
+kill "$relay_pid" 2>/dev/null
+wait "$relay_pid" 2>/dev/null
+relay_pid=""
+# out: cluster-a -> cluster-b, in: cluster-b -> cluster-a.
+relay_report=$(python3 - "$work/relay.json" "$LOSS" "$IMMEDIATE" <<'EOF' 2>&1
+import json, sys
+stats, loss, immediate = json.load(open(sys.argv[1])), float(sys.argv[2]), float(sys.argv[3])
+ok = True
+for name, label in (("out", "cluster-a -> cluster-b"), ("in", "cluster-b -> cluster-a")):
+    d = stats[name]
+    n = max(d["received"], 1)
+    dropped, overtaking = d["dropped"] / n, d["overtaking"] / n
+    print(f"{label}: {d['received']} datagrams, {d['dropped']} dropped ({dropped:.1%}), "
+          f"{d['overtaking']} overtook a held one ({overtaking:.1%})")
+    # Enough datagrams for the shares to mean something, and shares near the asked ones.
+    ok &= d["received"] >= 10000 and abs(dropped - loss) < loss / 2 and overtaking > immediate / 2
+sys.exit(0 if ok else 1)
+EOF
+)
+relay_status=$?
+while read -r line; do info "relay: $line"; done <<<"$relay_report"
+if ((relay_status == 0)); then
+    pass "the relay carried both directions with the loss and reordering asked for (lines above)"
+else
+    fail "the relay's counts do not show the impairment asked for (${LOSS} loss, > $(awk -v i="$IMMEDIATE" 'BEGIN { print i / 2 }') overtaking, >= 10000 datagrams each way): $relay_report"
+fi
+if wait_for_request a "$EPOCHREALTIME" >/dev/null && wait_for_endpoint b "$A_UNDERLAY:$WG_PORT"; then
+    pass "relay removed: cluster-b's endpoint for cluster-a is back at $A_UNDERLAY:$WG_PORT"
+else
+    fail "relay removed: cluster-b's endpoint for cluster-a is $(peer_endpoint b), want $A_UNDERLAY:$WG_PORT"
+fi
+check_both_ways "after the impairment"
+
+# --- c. endpoint change ------------------------------------------------------------------------
+
+section "c. cluster-b comes back at $B_MOVED_UNDERLAY:$B_MOVED_PORT (cluster-a's config still says $B_UNDERLAY:$WG_PORT)"
+moved_config="$RUN_DIR/cluster-b/gateway-moved.yaml"
+sed "s/^listen_port: $WG_PORT\$/listen_port: $B_MOVED_PORT/" "$RUN_DIR/cluster-b/gateway.yaml" >"$moved_config"
+grep -q "^listen_port: $B_MOVED_PORT\$" "$moved_config" || fail "could not set listen_port $B_MOVED_PORT in a copy of cluster-b's config"
+if lab_cmd stop-gateway b; then
+    b_moved=1
+    b_promote_secondaries=$(ip netns exec cluster-b-gw sysctl -n net.ipv4.conf.eth0.promote_secondaries)
+    # Keep the new address when the old (primary) one goes.
+    ip netns exec cluster-b-gw sysctl -qw net.ipv4.conf.eth0.promote_secondaries=1
+    ip -n cluster-b-gw addr add "$B_MOVED_UNDERLAY/24" dev eth0
+    ip -n cluster-b-gw addr del "$B_UNDERLAY/24" dev eth0
+    start=$EPOCHREALTIME
+    if lab_cmd start-gateway --config "$moved_config" b; then
+        if resumed=$(wait_for_request a "$start"); then
+            pass "traffic resumed ${resumed} s after cluster-b's gateway started on $B_MOVED_UNDERLAY:$B_MOVED_PORT"
+        else
+            fail "cluster-a-pod1 -> $b_export unanswered ${RESUME_WAIT_SECONDS} s after cluster-b moved: $(request a 1)"
+        fi
+        if wait_for_endpoint a "$B_MOVED_UNDERLAY:$B_MOVED_PORT"; then
+            pass "cluster-a's gwctl peers -o json shows cluster-b's new endpoint $B_MOVED_UNDERLAY:$B_MOVED_PORT (roamed; its config says $B_UNDERLAY:$WG_PORT)"
+        else
+            fail "cluster-a's endpoint for cluster-b is $(peer_endpoint a), want $B_MOVED_UNDERLAY:$B_MOVED_PORT"
+        fi
+        check_both_ways "cluster-b moved"
+    else
+        fail "deploy/lab/lab start-gateway --config $moved_config b failed (output above)"
+    fi
+    info "moving cluster-b back to $B_UNDERLAY:$WG_PORT with its own config"
+    lab_cmd stop-gateway b
+    ip -n cluster-b-gw addr del "$B_MOVED_UNDERLAY/24" dev eth0
+    ip -n cluster-b-gw addr add "$B_UNDERLAY/24" dev eth0
+    ip netns exec cluster-b-gw sysctl -qw "net.ipv4.conf.eth0.promote_secondaries=$b_promote_secondaries"
+    b_moved=0
+    start=$EPOCHREALTIME
+    if lab_cmd start-gateway b && resumed=$(wait_for_request a "$start") &&
+        wait_for_endpoint a "$B_UNDERLAY:$WG_PORT"; then
+        pass "moved back: traffic resumed ${resumed} s after the start, cluster-a's endpoint is $B_UNDERLAY:$WG_PORT again"
+    else
+        fail "moved back: cluster-a's endpoint for cluster-b is $(peer_endpoint a); request: $(request a 1)"
+    fi
+else
+    fail "deploy/lab/lab stop-gateway b failed (output above)"
+fi
+rm -f "$moved_config"
+
+# --- d. full or read-only state directory ------------------------------------------------------
+
+state_dir=$RUN_DIR/cluster-a/state
+log_a=$RUN_DIR/cluster-a/gateway.log
+
+# make_unwritable full|readonly: in cluster-a's gateway's mount namespace only.
+make_unwritable() {
+    case $1 in
+        full)
+            # A tmpfs of a few pages over the directory, the old file copied in, the rest
+            # filled: the next write gets ENOSPC part-way.
+            cp -p "$state_dir/ipam.state" "$work/ipam.copy"
+            in_gateway_mounts a sh -c "mount -t tmpfs -o size=16k,mode=0700 gwlab-full '$state_dir' &&
+                cp -p '$work/ipam.copy' '$state_dir/ipam.state' &&
+                { dd if=/dev/zero of='$state_dir/filler' bs=1k 2>/dev/null; true; }"
+            ;;
+        readonly)
+            in_gateway_mounts a sh -c "mount --bind '$state_dir' '$state_dir' &&
+                mount -o remount,bind,ro '$state_dir'"
+            ;;
+    esac
+}
+
+for variant in full readonly; do
+    case $variant in
+        full) what="full (a 16 KiB tmpfs over it, filled)" expected_error="No space left on device" ;;
+        readonly) what="read-only (a read-only bind mount)" expected_error="Read-only file system" ;;
+    esac
+    section "d. cluster-a's state directory $what; a reload adds export $EXTRA_EXPORT"
+    before_sha=$(sha256sum "$state_dir/ipam.state" | cut -d' ' -f1)
+    errors_before=$(metric a gateway_state_save_errors_total)
+    log_lines=$(wc -l <"$log_a")
+    if ! make_unwritable "$variant"; then
+        fail "could not make $state_dir $variant in cluster-a's gateway's mount namespace"
+        continue
+    fi
+    state_mounted=$state_dir
+    seen_sha=$(in_gateway_mounts a sha256sum "$state_dir/ipam.state" | cut -d' ' -f1)
+    [[ $seen_sha == "$before_sha" ]] || fail "the gateway's view of ipam.state differs after mounting ($seen_sha, want $before_sha)"
+    python3 - "$RUN_DIR/cluster-a/gateway.yaml" "$EXTRA_EXPORT" "$EXTRA_CLUSTER_IP" <<'EOF'
+import sys
+path, name, ip = sys.argv[1:]
+text = open(path).read()
+anchor = "  exports:\n"
+assert anchor in text, "no exports section"
+text = text.replace(anchor, f"{anchor}    - name: {name}\n      cluster_ip: {ip}\n", 1)
+open(path, "w").write(text)
+EOF
+    "$gwctl" reload --socket "$(socket_of a)" >/dev/null 2>&1
+    deadline=$((SECONDS + 5))
+    until [[ $(metric a gateway_state_save_errors_total) -gt ${errors_before:-0} ]] || ((SECONDS >= deadline)); do sleep 0.2; done
+    errors_after=$(metric a gateway_state_save_errors_total)
+    if [[ -n $errors_after ]] && ((errors_after > ${errors_before:-0})); then
+        pass "gateway_state_save_errors_total rose $errors_before -> $errors_after"
+    else
+        fail "gateway_state_save_errors_total did not rise: '${errors_before}' -> '${errors_after}'"
+    fi
+    logged=$(tail -n "+$((log_lines + 1))" "$log_a" | sed 's/\x1b\[[0-9;]*m//g' | grep -m1 "saving $state_dir/ipam.state")
+    if [[ $logged == *"$expected_error"* ]]; then
+        pass "logged: ${logged#*ERROR }"
+    else
+        fail "no log line 'saving $state_dir/ipam.state: $expected_error ...'; got: ${logged:-nothing}"
+    fi
+    got=$(config_check a)
+    if [[ $got == "fail|"*"state save errors, last: saving $state_dir/ipam.state: $expected_error"* ]]; then
+        pass "gwctl diagnose: config fails with: ${got#fail|}"
+    else
+        fail "gwctl diagnose's config check should fail naming '$expected_error'; got: $got"
+    fi
+    if "$gwctl" exports --socket "$(socket_of a)" -o dump 2>&1 | grep -q "^$EXTRA_EXPORT"$'\t'; then
+        pass "the reload was applied all the same: gwctl exports lists $EXTRA_EXPORT"
+    else
+        fail "gwctl exports does not list $EXTRA_EXPORT after the reload"
+    fi
+    check_both_ways "forwarding continues"
+    seen_sha=$(in_gateway_mounts a sha256sum "$state_dir/ipam.state" | cut -d' ' -f1)
+    debris=$(in_gateway_mounts a ls -A "$state_dir" | grep -v -x -e ipam.state -e filler | paste -sd' ')
+    if [[ $seen_sha == "$before_sha" && -z $debris ]]; then
+        pass "ipam.state is byte-identical (sha256 ${before_sha:0:16}...) and no temporary file was left"
+    else
+        fail "ipam.state as the gateway sees it: sha256 $seen_sha (want $before_sha); other files: ${debris:-none}"
+    fi
+
+    in_gateway_mounts a umount "$state_dir" && state_mounted=""
+    writable=$EPOCHREALTIME
+    deadline=$((SECONDS + STATE_RETRY_WAIT_SECONDS))
+    until grep -q "^ingress $EXTRA_EXPORT " "$state_dir/ipam.state" || ((SECONDS >= deadline)); do sleep 0.1; done
+    if grep -q "^ingress $EXTRA_EXPORT " "$state_dir/ipam.state" && [[ $(config_check a) == pass* ]]; then
+        pass "writable again: $(elapsed_since "$writable") s later the gateway had saved by itself ($(grep "^ingress $EXTRA_EXPORT " "$state_dir/ipam.state")); diagnose: $(config_check a)"
+    else
+        fail "writable again: no retry saved $EXTRA_EXPORT within ${STATE_RETRY_WAIT_SECONDS} s; diagnose: $(config_check a)"
+    fi
+    cp "$work/cluster-a.yaml" "$RUN_DIR/cluster-a/gateway.yaml"
+    "$gwctl" reload --socket "$(socket_of a)" >/dev/null 2>&1
+    deadline=$((SECONDS + 5))
+    until [[ $(sha256sum "$state_dir/ipam.state" | cut -d' ' -f1) == "$before_sha" ]] || ((SECONDS >= deadline)); do sleep 0.2; done
+    if [[ $(sha256sum "$state_dir/ipam.state" | cut -d' ' -f1) == "$before_sha" ]]; then
+        pass "config restored and reloaded: ipam.state is back to the original bytes"
+    else
+        fail "after restoring the config, ipam.state differs from the original: $(tr '\n' ';' <"$state_dir/ipam.state")"
+    fi
+done
+
+info "lab_faults.sh took $((SECONDS - started)) s"
+finish
