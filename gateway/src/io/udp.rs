@@ -50,7 +50,9 @@ impl TunnelSocket {
     /// [`TunnelSocket::bind`], with UDP GSO/GRO tried (`offload`) or not.
     pub fn bind_with(port: u16, offload: bool) -> io::Result<Self> {
         let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
-        socket.set_reuse_address(true)?;
+        // No SO_REUSEADDR: for UDP it would let a second gateway bind the same
+        // port and silently take over part of the traffic. A stale gateway's
+        // port must make the new one fail to start, loudly.
         if set_buffer_force(&socket, libc::SO_RCVBUFFORCE).is_err() {
             socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES)?;
         }
@@ -544,6 +546,18 @@ mod tests {
         out.clear();
         assert!(out.is_empty());
         assert_eq!(out.iter().count(), 0);
+    }
+
+    #[test]
+    fn a_second_socket_cannot_take_the_same_port() {
+        let first = TunnelSocket::bind(0).unwrap();
+        let port = first.local_addr().unwrap().port();
+        let second = TunnelSocket::bind(port);
+        assert_eq!(
+            second.err().map(|e| e.kind()),
+            Some(io::ErrorKind::AddrInUse),
+            "a second gateway on the same port must fail to start"
+        );
     }
 
     #[test]
