@@ -4,9 +4,10 @@
 //! answering `get=1`.
 //!
 //! Two deliberate differences from wireguard-go:
-//! - `set=1` is refused with `errno=1` (EPERM; `wg set` prints "Operation not
+//! - `set=1` is refused with EPERM (`wg set` prints "Operation not
 //!   permitted"): the config file is the one source of truth, and a peer added
 //!   behind its back would vanish at the next reload.
+//!   (UAPI errnos are negative: `errno=-1`.)
 //! - The private key is never sent (a `get` answer carries no `private_key`),
 //!   so `wg show` prints no interface key lines; `gwctl peers` shows the public key.
 
@@ -23,10 +24,11 @@ use std::time::Duration;
 const MAX_REQUEST_BYTES: u64 = 64 * 1024;
 /// A client that sends nothing for this long is dropped.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
-/// `EPERM`, the errno `wg set` reports as "Operation not permitted".
-const ERRNO_NOT_PERMITTED: i32 = 1;
-/// `EINVAL` for a request that is neither `get=1` nor `set=1`.
-const ERRNO_INVALID: i32 = 22;
+/// `-EPERM`: `wg set` prints "Operation not permitted". UAPI errnos are
+/// negative, as wireguard-go sends them (`wg` negates them back).
+const ERRNO_NOT_PERMITTED: i32 = -libc::EPERM;
+/// `-EINVAL` for a request that is neither `get=1` nor `set=1`.
+const ERRNO_INVALID: i32 = -libc::EINVAL;
 
 /// The UAPI answer to `get=1` (without `errno` and the terminating blank line).
 pub fn render_get(listen_port: u16, peers: &[PeerView]) -> String {
@@ -200,7 +202,7 @@ mod tests {
         assert_eq!(read_request(&mut input).unwrap().as_deref(), Some("get=1"));
         assert_eq!(read_request(&mut input).unwrap(), None);
         let unreachable = || -> GatewayStatus { panic!("status read for a refused request") };
-        assert_eq!(answer("set=1", unreachable), "errno=1\n\n");
-        assert_eq!(answer("bogus", unreachable), "errno=22\n\n");
+        assert_eq!(answer("set=1", unreachable), "errno=-1\n\n");
+        assert_eq!(answer("bogus", unreachable), "errno=-22\n\n");
     }
 }

@@ -33,6 +33,9 @@ const TIMER_TICK: Duration = Duration::from_millis(100);
 const TUN_POLL: Duration = Duration::from_millis(200);
 /// Back-off after an unexpected read error, so a broken device cannot spin.
 const ERROR_BACKOFF: Duration = Duration::from_millis(10);
+/// Set to `off` to leave all TUN reads to tun-rx (to measure what udp-rx's
+/// inline forwarding of replies buys; docs/performance.md).
+pub const INLINE_REPLIES_ENV: &str = "GATEWAY_INLINE_REPLIES";
 /// How often an idle handshake thread looks at the stop flag.
 const HANDSHAKE_POLL: Duration = Duration::from_millis(200);
 
@@ -167,6 +170,7 @@ pub fn spawn_inbound(
             };
             let mut net = UdpOut(&udp);
             let mut queue_drops = TunnelDropCounts::default();
+            let inline_replies = std::env::var(INLINE_REPLIES_ENV).map_or(true, |v| v != "off");
             while !stop.load(Ordering::Relaxed) {
                 match udp.recv_batch(&mut batch) {
                     Ok(0) => {}
@@ -187,6 +191,9 @@ pub fn spawn_inbound(
                         datapath::flush_tunnel_drops(&shared, &mut queue_drops);
                         // The replies our writes just caused, if tun-rx is not
                         // already on them (see the module comment).
+                        if !inline_replies {
+                            continue;
+                        }
                         if let Ok(mut reader) = reader.try_lock() {
                             let _ = reader.forward_queued(&shared, &tun, &mut tun_out, &mut net);
                         }
