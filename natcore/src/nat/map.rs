@@ -55,4 +55,13 @@ impl<K: Hash + Eq> FlowMap<K> {
     pub(crate) fn len(&self) -> usize {
         self.inner.len()
     }
+
+    /// Visits every flow without any lock (a snapshot as of each entry's
+    /// visit; concurrent inserts and removals may or may not be seen).
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<Flow>)) {
+        let guard = self.inner.guard();
+        for (_, flow) in self.inner.iter(&guard) {
+            f(flow);
+        }
+    }
 }

@@ -454,13 +454,16 @@ impl FlowTable {
 
     /// O(flows) under the registry lock: meant for a scrape every few seconds.
     pub fn stats(&self) -> TableStats {
-        let reg = self.lock();
+        // TCP states by walking the lock-free inside map: a walk of 1M flows
+        // under the registry lock would stall flow creation on every scrape.
         let mut live_tcp = [0u64; TcpState::ALL.len()];
-        for f in reg.flows() {
+        self.inside.for_each(|f| {
             if f.protocol() == Protocol::Tcp {
                 live_tcp[f.tcp_state().index()] += 1;
             }
-        }
+        });
+        // The per-source and per-egress counts are per pod / per IP: small.
+        let reg = self.lock();
         let mut egress_ports_in_use: Vec<(Ipv4Addr, u64)> = reg
             .per_egress_ip()
             .iter()

@@ -262,6 +262,8 @@ fn tcp_timeouts_follow_the_connection_state() {
     t.create_egress(T0, &out, SYN, &[ip("242.0.0.2")], &mut c)
         .unwrap();
     assert_eq!(t.poll_timeout(), Some(T0 + 240_000), "SYN only: transitory");
+    // stats() counts states by walking the lock-free map: [opening, established, closing].
+    assert_eq!(t.stats().live_tcp, [1, 0, 0]);
     t.lookup_inbound(T0 + 10, &back, SYN | ACK).unwrap();
     t.handle_timeout(T0 + 240_000, &mut c);
     assert_eq!(t.len(), 1);
@@ -270,6 +272,7 @@ fn tcp_timeouts_follow_the_connection_state() {
         Some(T0 + 10 + 7_440_000),
         "established: 2 h 4 min"
     );
+    assert_eq!(t.stats().live_tcp, [0, 1, 0]);
     t.lookup_outbound(T0 + 20, &out, FIN | ACK).unwrap();
     t.lookup_inbound(T0 + 30, &back, FIN | ACK).unwrap();
     assert_eq!(
@@ -277,6 +280,7 @@ fn tcp_timeouts_follow_the_connection_state() {
         Some(T0 + 30 + 240_000),
         "closing shortens the deadline at once"
     );
+    assert_eq!(t.stats().live_tcp, [0, 0, 1]);
     t.handle_timeout(T0 + 30 + 240_000, &mut c);
     assert!(t.is_empty());
 }
