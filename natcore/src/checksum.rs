@@ -230,7 +230,8 @@ mod tests {
     proptest::proptest! {
         /// (4) RFC 1624 eqn. 3 at any offset, odd or even, gives exactly
         /// what a full RFC 1071 recomputation gives (which is never 0xFFFF
-        /// unless the data is all zero, where both zeros verify).
+        /// unless the data is all zero; there only 0xFFFF verifies, which
+        /// the ICMP rewrite takes care of: wire::l4_checksum).
         #[test]
         fn incremental_update_equals_full_recompute(
             mut data in proptest::collection::vec(proptest::prelude::any::<u8>(), 2..200),

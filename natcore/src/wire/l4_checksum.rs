@@ -28,7 +28,16 @@ impl L4Checksum {
                 let canonical = if field == 0xFFFF { 0 } else { field };
                 checksum::udp_field(checksum::update_u16_at(canonical, offset, old, new))
             }
-            L4Checksum::Tcp | L4Checksum::Icmp => checksum::update_u16_at(field, offset, old, new),
+            L4Checksum::Tcp => checksum::update_u16_at(field, offset, old, new),
+            // An ICMP message can be all zeros (an echo reply with identifier,
+            // sequence and payload 0 once its identifier is translated to 0):
+            // its data sums to +0, which only a 0xFFFF field verifies, while
+            // eqn. 3 yields 0x0000. 0xFFFF verifies in every case where
+            // 0x0000 would (for TCP the pseudo-header is never zero).
+            L4Checksum::Icmp => match checksum::update_u16_at(field, offset, old, new) {
+                0 => 0xFFFF,
+                check => check,
+            },
         }
     }
 

@@ -210,3 +210,27 @@ fn rewrite_src_on_icmp_error_moves_only_the_outer_source() {
     assert_eq!(packet[20..], error[20..]);
     assert!(all_checksums_valid(&packet));
 }
+
+/// Found by the classify_rewrite fuzz target (CI's smoke run): an echo reply
+/// whose identifier is translated to 0 and whose sequence and payload are 0
+/// is an all-zero ICMP message. RFC 1624 eqn. 3 gives a 0x0000 checksum,
+/// which a receiver rejects (the sum must be negative zero); 0xFFFF verifies.
+#[test]
+fn an_icmp_message_translated_to_all_zeros_keeps_a_valid_checksum() {
+    let reply = testing::icmp_echo(REMOTE, POD, false, 0xFF00, 0, &[0; 8]);
+    assert!(all_checksums_valid(&reply));
+    let c = classify(&reply).unwrap();
+    let mut bytes = reply.clone();
+    assert!(rewrite_dst(&mut bytes, &c, POD, 0));
+    assert_eq!(
+        &bytes[20..24],
+        &[0, 0, 0xFF, 0xFF],
+        "type, code, checksum 0xFFFF"
+    );
+    assert!(all_checksums_valid(&bytes), "{bytes:02x?}");
+    // And back: the identifier returns, and so does a checksum that verifies.
+    let c = classify(&bytes).unwrap();
+    assert!(rewrite_dst(&mut bytes, &c, POD, 0xFF00));
+    assert!(all_checksums_valid(&bytes));
+    assert_eq!(bytes, reply);
+}
