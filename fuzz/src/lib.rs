@@ -3,5 +3,6 @@
 
 pub mod classify_rewrite;
 pub mod engine_translate;
+pub mod ipam_model;
 pub mod mss_clamp;
 pub mod seeds;

@@ -47,6 +47,11 @@ fn engine_translate_corpus() {
 }
 
 #[test]
+fn ipam_model_corpus() {
+    replay("ipam_model", natcore_fuzz::ipam_model::check);
+}
+
+#[test]
 fn mss_clamp_corpus() {
     replay("mss_clamp", natcore_fuzz::mss_clamp::check);
 }

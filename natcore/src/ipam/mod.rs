@@ -40,6 +40,8 @@ mod block;
 mod error;
 #[cfg(any(test, feature = "testing"))]
 pub mod model;
+#[cfg(any(test, feature = "testing"))]
+pub mod model_addresses;
 #[cfg(test)]
 mod model_proptest;
 mod notice;

@@ -1,15 +1,16 @@
 //! A slow, obviously-correct reference model of the IPAM, and a scenario
 //! that drives random spec changes through both and compares them.
 //!
-//! The model keeps a `BTreeSet` of free addresses and a list of owners: on
+//! The model keeps a set of free addresses and a list of owners: on
 //! each spec it frees what vanished owners and shrunk owners give back, then
 //! hands the lowest free addresses to owners short of IPs, in spec order.
 //! It shares no code with the real allocator. Used by the property tests
 //! below and by `fuzz/fuzz_targets/ipam_model.rs`.
 
+use super::model_addresses::AddressSet;
 use super::{ExportKind, ExportSpec, GroupSpec, Ipam, IpamError, IpamSpec, Owner, OwnerKind};
 use ipnet::Ipv4Net;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 /// Blocks the scenario moves between: small enough to exhaust.
@@ -23,18 +24,23 @@ pub const SCENARIO_BLOCKS: [&str; 4] = [
 const SLOTS: u8 = 8;
 
 /// The addresses owners may hold, computed from scratch: everything in the
-/// block except network, broadcast (prefix < 31) and block + 1.
-pub fn usable_addresses(block: Ipv4Net) -> BTreeSet<Ipv4Addr> {
+/// block except network, broadcast (prefix < 31) and block + 1. Small blocks
+/// only (see [`AddressSet`]).
+pub fn usable_addresses(block: Ipv4Net) -> Result<AddressSet, String> {
+    let mut usable = AddressSet::empty(block)
+        .ok_or_else(|| format!("{block}: the model handles /26 and smaller blocks"))?;
     let network = block.network();
     let gateway = Ipv4Addr::from(u32::from(network).wrapping_add(1));
-    block
-        .hosts()
-        .chain([network, block.broadcast()])
-        .filter(|ip| *ip != gateway)
-        .filter(|ip| {
-            block.prefix_len() >= 31 || (*ip != block.network() && *ip != block.broadcast())
-        })
-        .collect()
+    usable.extend(
+        block
+            .hosts()
+            .chain([network, block.broadcast()])
+            .filter(|ip| *ip != gateway)
+            .filter(|ip| {
+                block.prefix_len() >= 31 || (*ip != block.network() && *ip != block.broadcast())
+            }),
+    );
+    Ok(usable)
 }
 
 /// Owners of a spec with their counts, in allocation order.
@@ -63,19 +69,19 @@ pub fn demands_of(spec: &IpamSpec) -> Vec<(Owner, usize)> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReferenceModel {
     pub block: Ipv4Net,
-    pub free: BTreeSet<Ipv4Addr>,
+    pub free: AddressSet,
     /// In allocation order, IPs sorted.
     pub owners: Vec<(Owner, Vec<Ipv4Addr>)>,
 }
 
 impl ReferenceModel {
-    /// An empty model. Materialises every address: small blocks only.
-    pub fn new(block: Ipv4Net) -> Self {
-        ReferenceModel {
+    /// An empty model. Small blocks only (see [`AddressSet`]).
+    pub fn new(block: Ipv4Net) -> Result<Self, String> {
+        Ok(ReferenceModel {
             block,
-            free: usable_addresses(block),
+            free: usable_addresses(block)?,
             owners: Vec::new(),
-        }
+        })
     }
 
     pub fn capacity(&self) -> usize {
@@ -85,10 +91,10 @@ impl ReferenceModel {
     /// The model after `spec`, or `None` when the block cannot hold it.
     pub fn apply(&self, spec: &IpamSpec) -> Option<ReferenceModel> {
         let demands = demands_of(spec);
-        let mut free = self.free.clone();
+        let mut free = self.free;
         for (owner, ips) in &self.owners {
             if !demands.iter().any(|(o, _)| o == owner) {
-                free.extend(ips);
+                free.extend(ips.iter().copied());
             }
         }
         let mut held = Vec::new();
@@ -247,7 +253,7 @@ impl Scenario {
         Ok(Scenario {
             spec,
             ipam,
-            model: ReferenceModel::new(block),
+            model: ReferenceModel::new(block)?,
         })
     }
 
@@ -302,7 +308,7 @@ impl Scenario {
         }
         let block_moved = spec.block != self.spec.block;
         let model = if block_moved {
-            ReferenceModel::new(spec.block).apply(&spec)
+            ReferenceModel::new(spec.block)?.apply(&spec)
         } else {
             self.model.apply(&spec)
         };
@@ -369,11 +375,11 @@ fn check_notices(
 /// present in both keeps its IPs, or a subset/superset when it was resized.
 pub fn check_ipam(previous: Option<&Ipam>, ipam: &Ipam, spec: &IpamSpec) -> Result<(), String> {
     let block = spec.block;
-    let usable = usable_addresses(block);
-    let mut seen = BTreeSet::new();
+    let usable = usable_addresses(block)?;
+    let mut seen = AddressSet::empty(block).ok_or("block too big for the checks")?;
     for a in ipam.allocations() {
         for ip in &a.ips {
-            if !usable.contains(ip) {
+            if !usable.contains(*ip) {
                 return Err(format!(
                     "{ip} of {} is outside {block} or reserved",
                     a.owner
@@ -399,8 +405,12 @@ pub fn check_ipam(previous: Option<&Ipam>, ipam: &Ipam, spec: &IpamSpec) -> Resu
             return Err(format!("{owner} holds {} IPs, wants {count}", ips.len()));
         }
         if let Some(previous) = previous {
-            let before: BTreeSet<_> = previous.ips_of(owner).iter().collect();
-            let after: BTreeSet<_> = ips.iter().collect();
+            let set_of = |ips: &[Ipv4Addr]| {
+                let mut set = AddressSet::empty(block).ok_or("block too big for the checks")?;
+                set.extend(ips.iter().copied());
+                Ok::<_, String>(set)
+            };
+            let (before, after) = (set_of(previous.ips_of(owner))?, set_of(ips)?);
             let kept = if before.len() <= after.len() {
                 before.is_subset(&after)
             } else {
@@ -425,7 +435,7 @@ pub fn check_ipam(previous: Option<&Ipam>, ipam: &Ipam, spec: &IpamSpec) -> Resu
             capacity - allocated
         ));
     }
-    if usable.contains(&ipam.gateway_ip()) || !block.contains(&ipam.gateway_ip()) {
+    if usable.contains(ipam.gateway_ip()) || !block.contains(&ipam.gateway_ip()) {
         return Err(format!("gateway IP {} is allocatable", ipam.gateway_ip()));
     }
     check_plan(ipam)
