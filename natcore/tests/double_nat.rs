@@ -32,13 +32,13 @@ fn worked_example_from_the_docs() {
         b"",
     );
     // 2. A's gateway: SNAT to an egress IP of A's pool (the pod's hash picks
-    //    242.0.0.2), port kept; MSS clamped to 1420 − 40 = 1380.
+    //    242.0.0.3), port kept; MSS clamped to 1420 − 40 = 1380.
     let on_the_wire = forward(&a, now, true, &syn);
     let clamped = [2, 4, 0x05, 0x64];
     assert_eq!(
         on_the_wire,
         testing::tcp_packet(
-            (ip("242.0.0.2"), 40000),
+            (ip("242.0.0.3"), 40000),
             (ip("243.0.0.5"), 8080),
             SYN,
             &clamped,
@@ -51,7 +51,7 @@ fn worked_example_from_the_docs() {
     assert_eq!(
         at_service,
         testing::tcp_packet(
-            (ip("242.0.0.2"), 40000),
+            (ip("242.0.0.3"), 40000),
             (ip("10.96.0.10"), 8080),
             SYN,
             &clamped,
@@ -61,7 +61,7 @@ fn worked_example_from_the_docs() {
     // 4. The service answers the address it saw.
     let syn_ack = testing::tcp_packet(
         (ip("10.96.0.10"), 8080),
-        (ip("242.0.0.2"), 40000),
+        (ip("242.0.0.3"), 40000),
         SYN | ACK,
         &mss,
         b"",
@@ -72,7 +72,7 @@ fn worked_example_from_the_docs() {
         back_on_the_wire,
         testing::tcp_packet(
             (ip("243.0.0.5"), 8080),
-            (ip("242.0.0.2"), 40000),
+            (ip("242.0.0.3"), 40000),
             SYN | ACK,
             &clamped,
             b""
@@ -149,7 +149,7 @@ proptest! {
         let sent = packet_for(tuple, flags | SYN, &request);
         let wire = forward(&a, now, true, &sent);
         let global_src = tuple_of(&wire);
-        prop_assert!(global_src.src == ip("242.0.0.1") || global_src.src == ip("242.0.0.2"));
+        prop_assert!(global_src.src == ip("242.0.0.2") || global_src.src == ip("242.0.0.3"));
         let at_service = forward(&b, now, false, &wire);
         let seen = tuple_of(&at_service);
         prop_assert_eq!(seen, FiveTuple { dst: ip(SERVICE), ..global_src });

@@ -82,10 +82,41 @@ measure_iperf() {
     sleep "$SETTLE_SECONDS"
 }
 
+# drop_counters: every place a datagram can be dropped on its way, one `namespace/counter value`
+# line each: UDP sockets' full receive buffers and every link's tx/rx drops (a TUN's tx_dropped
+# is its queue towards the tunnel process overflowing).
+drop_counters() {
+    local ns
+    # Per-CPU backlog drops (netdev_max_backlog full): not per namespace, second column, hex.
+    python3 -c 'print("kernel/softnet_backlog_dropped", sum(int(l.split()[1], 16) for l in open("/proc/net/softnet_stat")))'
+    for ns in $(bench_namespaces); do
+        ip netns exec "$ns" nstat -az 2>/dev/null \
+            | awk -v ns="$ns" '$1 ~ /^(UdpRcvbufErrors|UdpSndbufErrors|UdpInErrors|IpInDiscards|IpOutDiscards|IpOutNoRoutes)$/ { print ns "/" $1, $2 }'
+        ip -n "$ns" -s -j link show 2>/dev/null | python3 -c '
+import json, sys
+for link in json.load(sys.stdin):
+    stats = link.get("stats64", {})
+    for way in ("rx", "tx"):
+        name = link["ifname"]
+        print(f"{sys.argv[1]}/{name}_{way}_dropped", stats.get(way, {}).get("dropped", 0))
+' "$ns"
+    done
+}
+
+# drops_between BEFORE AFTER: the counters that grew, largest first.
+drops_between() {
+    awk 'NR == FNR { before[$1] = $2; next } $2 - before[$1] > 0 { print $2 - before[$1], $1 }' \
+        "$1" "$2" | sort -rn
+}
+
 measure_impl() {
     measure_ping
     sleep "$SETTLE_SECONDS"
     measure_iperf tcp1 tcp -P 1
     measure_iperf tcp4 tcp -P 4
+    local before=$RUN_DIR/out/$ROUND-$IMPL-drops-before.txt after=$RUN_DIR/out/$ROUND-$IMPL-drops-after.txt
+    drop_counters >"$before"
     measure_iperf udp udp -u -b "$UDP_RATE" -l "$UDP_PAYLOAD"
+    drop_counters >"$after"
+    note "udp drops by place: $(drops_between "$before" "$after" | head -n 4 | tr '\n' ' ')"
 }

@@ -24,7 +24,8 @@ pub fn net(s: &str) -> Ipv4Net {
 
 pub const TUNNEL_MTU: u16 = 1420;
 
-/// Cluster A: global block 242.0.0.0/16, egress pool .1 and .2, exports
+/// Cluster A: global block 242.0.0.0/16, egress pool .2 and .3 (.1 is the
+/// gateway's own address, never allocated), exports
 /// 10.96.0.10 as 242.0.0.5. Peer B's block is 243.0.0.0/16; 172.20.0.0/16 is
 /// a routed (non-Globalnet) peer.
 pub fn config_a(limits: natcore::engine::Limits) -> EngineConfig {
@@ -40,7 +41,7 @@ pub fn config_a(limits: natcore::engine::Limits) -> EngineConfig {
 }
 
 pub fn plan_a() -> AddressPlan {
-    let mut p = AddressPlan::new(net("242.0.0.0/16"), vec![ip("242.0.0.1"), ip("242.0.0.2")]);
+    let mut p = AddressPlan::new(net("242.0.0.0/16"), vec![ip("242.0.0.2"), ip("242.0.0.3")]);
     p.ingress.push(IngressPlan {
         service: "shared/echo".into(),
         global_ip: ip("242.0.0.5"),
