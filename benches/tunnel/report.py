@@ -27,6 +27,9 @@ COLUMNS = [
     ("udp_loss_pct", "UDP loss %", LOWER, 2),
     # What iperf3 managed to send: one sender thread caps the UDP test on a small machine.
     ("udp_sent_gbps", "UDP sent Gbit/s", None, 3),
+    # Received plus what the receiving iperf3's own socket dropped (its buffer was full):
+    # what the tunnel delivered, apart from the receiver's share of the CPU.
+    ("udp_delivered_gbps", "UDP delivered to the receiver's socket Gbit/s", HIGHER, 3),
     ("ping_p50_ms", "ping p50 ms", LOWER, 3),
     ("ping_max_ms", "ping max ms", LOWER, 3),
     ("tcp1_cpu_s_per_gbit", "CPU s/Gbit TCP 1", LOWER, 3),

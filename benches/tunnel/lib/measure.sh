@@ -82,16 +82,22 @@ measure_iperf() {
     sleep "$SETTLE_SECONDS"
 }
 
-# drop_counters: every place a datagram can be dropped on its way, one `namespace/counter value`
-# line each: UDP sockets' full receive buffers and every link's tx/rx drops (a TUN's tx_dropped
-# is its queue towards the tunnel process overflowing).
+# drop_counters: every place a datagram can be dropped on its way, one `place value` line
+# each: each namespace's UDP receive-buffer drops (`NS/UdpRcvbufErrors`, which outlives the
+# iperf3 server's socket) and each open UDP socket's (`NS/udp:PORT`), every link's
+# tx/rx drops (a TUN's tx_dropped is its queue towards the tunnel process overflowing) and
+# the kernel's per-CPU backlog drops.
 drop_counters() {
     local ns
     # Per-CPU backlog drops (netdev_max_backlog full): not per namespace, second column, hex.
     python3 -c 'print("kernel/softnet_backlog_dropped", sum(int(l.split()[1], 16) for l in open("/proc/net/softnet_stat")))'
     for ns in $(bench_namespaces); do
-        ip netns exec "$ns" nstat -az 2>/dev/null \
-            | awk -v ns="$ns" '$1 ~ /^(UdpRcvbufErrors|UdpSndbufErrors|UdpInErrors|IpInDiscards|IpOutDiscards|IpOutNoRoutes)$/ { print ns "/" $1, $2 }'
+        ip netns exec "$ns" nstat -az UdpRcvbufErrors 2>/dev/null \
+            | awk -v ns="$ns" '$1 == "UdpRcvbufErrors" { print ns "/" $1, $2 }'
+        # /proc/net/udp as seen from the namespace: local address hex ip:port, drops last.
+        ip netns exec "$ns" cat /proc/net/udp 2>/dev/null | awk -v ns="$ns" '
+            NR > 1 { split($2, local_address, ":"); drops[local_address[2]] += $NF }
+            END { for (port in drops) printf "%s/udp:%d %d\n", ns, ("0x" port) + 0, drops[port] }' 2>/dev/null
         ip -n "$ns" -s -j link show 2>/dev/null | python3 -c '
 import json, sys
 for link in json.load(sys.stdin):
@@ -118,5 +124,17 @@ measure_impl() {
     drop_counters >"$before"
     measure_iperf udp udp -u -b "$UDP_RATE" -l "$UDP_PAYLOAD"
     drop_counters >"$after"
-    note "udp drops by place: $(drops_between "$before" "$after" | head -n 4 | tr '\n' ' ')"
+    local drops receiver_drops gbps
+    drops=$(drops_between "$before" "$after")
+    note "udp drops by place: $(head -n 4 <<<"$drops" | tr '\n' ' ')"
+    # The tunnel handed the receiving iperf3's socket what it received plus what that
+    # socket dropped: the tunnel's own delivered rate, apart from the receiver's CPU share.
+    # iperf3's socket is gone by now: the namespace's count minus the tunnel socket's there.
+    receiver_drops=$(awk -v all="$SERVER_NS/UdpRcvbufErrors" -v tunnel="$SERVER_NS/udp:$WG_PORT" '
+        $2 == all { n += $1 } $2 == tunnel { n -= $1 } END { print n + 0 }' <<<"$drops")
+    record udp_receiver_drops "${receiver_drops:-0}"
+    gbps=$(awk -v r="$ROUND" -v i="$IMPL" '$1 == r && $2 == i && $3 == "udp_gbps" { v = $4 } END { print v }' "$RESULTS")
+    [[ -n $gbps ]] && record udp_delivered_gbps \
+        "$(python3 -c "print(f'{$gbps + ${receiver_drops:-0} * $UDP_PAYLOAD * 8 / $SECONDS_PER_TEST / 1e9:.6g}')")"
+    return 0
 }
