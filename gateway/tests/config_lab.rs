@@ -31,7 +31,6 @@ fn lab_tunnel() -> TunnelConfig {
         name: "gw0".to_string(),
         underlay_mtu: 1500,
         mtu: 1420,
-        busy_poll: std::time::Duration::from_micros(100),
     }
 }
 

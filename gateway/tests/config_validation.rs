@@ -132,25 +132,6 @@ fn tunnel_mtu_must_be_at_least_576() {
 }
 
 #[test]
-fn busy_poll_is_at_most_a_millisecond_and_defaults_to_100us() {
-    assert_eq!(
-        single_error(&format!("{MINIMAL}tunnel:\n  busy_poll_us: 1001\n")),
-        "tunnel.busy_poll_us: 1001 is out of range 0..=1000"
-    );
-    assert_eq!(
-        single_error(&format!("{MINIMAL}tunnel:\n  busy_poll_us: -1\n")),
-        "tunnel.busy_poll_us: -1 is out of range 0..=1000"
-    );
-    let default = Config::from_yaml(MINIMAL).unwrap();
-    assert_eq!(
-        default.tunnel.busy_poll,
-        std::time::Duration::from_micros(100)
-    );
-    let off = Config::from_yaml(&format!("{MINIMAL}tunnel:\n  busy_poll_us: 0\n")).unwrap();
-    assert_eq!(off.tunnel.busy_poll, std::time::Duration::ZERO);
-}
-
-#[test]
 fn tunnel_mtu_must_fit_the_underlay() {
     // 1500 − 60 = 1440 is the largest that fits an IPv4 underlay.
     assert!(Config::from_yaml(&format!("{MINIMAL}tunnel:\n  mtu: 1440\n")).is_ok());
@@ -680,7 +661,7 @@ fn unknown_field_is_an_error_with_its_path_and_position() {
             assert_eq!(location, Some(TextLocation { line: 9, column: 3 }));
             assert_eq!(
                 message,
-                "tunnel: unknown field `mut`, expected one of `name`, `underlay_mtu`, `mtu`, `busy_poll_us`"
+                "tunnel: unknown field `mut`, expected one of `name`, `underlay_mtu`, `mtu`"
             );
         }
         other => panic!("expected a syntax error, got {other}"),

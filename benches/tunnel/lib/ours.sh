@@ -26,7 +26,6 @@ metrics_address: 127.0.0.1:9898   # inside the namespace
 tunnel:
   name: gw0
   underlay_mtu: $LINK_MTU          # tunnel.mtu = $LINK_MTU - 80 = $TUNNEL_MTU
-$([[ -n ${OURS_BUSY_POLL_US:-} ]] && echo "  busy_poll_us: $OURS_BUSY_POLL_US  # OURS_BUSY_POLL_US: measuring the lever")
 local:
   pod_cidrs: [10.244.0.0/16]
   service_cidrs: [10.96.0.0/16]

@@ -9,11 +9,6 @@ pub const ADMIN_SOCKET: &str = "/run/gateway/admin.sock";
 pub const METRICS_ADDRESS: SocketAddr =
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9898));
 pub const TUNNEL_NAME: &str = "gw0";
-/// `tunnel.busy_poll_us`: on 2-vCPU VMs an idle round trip halves with 100 µs
-/// (docs/performance.md, "Busy-polling"); more bought nothing.
-pub const BUSY_POLL_US: u16 = 100;
-/// Beyond a millisecond a poll window is a spinning core, not a latency fix.
-pub const MAX_BUSY_POLL_US: u16 = 1000;
 /// About 8 × 64k source ports for the whole cluster, as in Submariner.
 pub const CLUSTER_EGRESS_IPS: u8 = 8;
 /// Submariner's allowed range for egress pools and groups.

@@ -42,9 +42,6 @@ pub struct TunnelConfig {
     pub underlay_mtu: u16,
     /// MTU of the TUN device: the largest inner packet (underlay − 80 by default).
     pub mtu: u16,
-    /// How long a data thread keeps polling after a small batch that followed
-    /// a quiet gap, before it blocks (daemon/busy_poll.rs); zero turns it off.
-    pub busy_poll: std::time::Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -33,7 +33,6 @@ pub(crate) struct RawTunnel {
     pub(crate) name: Option<String>,
     pub(crate) underlay_mtu: Option<i64>,
     pub(crate) mtu: Option<i64>,
-    pub(crate) busy_poll_us: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]

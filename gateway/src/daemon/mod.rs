@@ -4,7 +4,6 @@
 //! state file and NAT flows re-imported *before* the TUN comes up, so the
 //! first packet after a rolling update finds its flow.
 
-pub mod busy_poll;
 pub mod core;
 pub mod datapath;
 pub mod endpoints;

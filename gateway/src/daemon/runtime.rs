@@ -1,6 +1,5 @@
 //! Running the gateway: threads and their lifecycle.
 
-use super::busy_poll::BusyPoll;
 use super::core::Core;
 use super::handshakes::{handshake_queue, HANDSHAKE_QUEUE_LEN};
 use super::probes::gateway_ip_of;
@@ -144,7 +143,6 @@ pub fn run_with(config_path: &Path, options: RunOptions) -> Result<(), DaemonErr
         peers = config.peers.len(),
         udp_gso = udp.offloads().0,
         udp_gro = udp.offloads().1,
-        busy_poll_us = config.tunnel.busy_poll.as_micros(),
         "gateway up"
     );
 
@@ -157,7 +155,6 @@ pub fn run_with(config_path: &Path, options: RunOptions) -> Result<(), DaemonErr
     }
     daemon.start_operator_endpoints(events_tx);
     let reader = Arc::new(Mutex::new(TunReader::new(&shared)));
-    let busy_poll = BusyPoll::new(config.tunnel.busy_poll);
     let (handshakes, handshake_inbox) = handshake_queue(HANDSHAKE_QUEUE_LEN, BATCH);
     let threads = vec![
         workers::spawn_outbound(
@@ -166,7 +163,6 @@ pub fn run_with(config_path: &Path, options: RunOptions) -> Result<(), DaemonErr
             udp.clone(),
             reader.clone(),
             stop.clone(),
-            busy_poll,
         )?,
         workers::spawn_inbound(
             shared.clone(),
@@ -175,7 +171,6 @@ pub fn run_with(config_path: &Path, options: RunOptions) -> Result<(), DaemonErr
             reader,
             stop.clone(),
             handshakes,
-            busy_poll,
         )?,
         workers::spawn_handshakes(
             shared.clone(),

@@ -10,12 +10,7 @@
 //! write returns — the kernel runs the receive path inside the write — so
 //! udp-rx sends it at once instead of waking tun-rx: one thread wake-up less
 //! per round trip, which is most of an idle tunnel's latency on a VM.
-//!
-//! After a small batch that followed a quiet gap, both threads keep polling
-//! their queue for `tunnel.busy_poll_us` before they block (see
-//! [`super::busy_poll`]): the wake-ups that remain cost a halted vCPU each.
 
-use super::busy_poll::BusyPoll;
 use super::datapath::{
     self, DatagramOut, InboundWorker, OutboundWorker, PacketOut, Shared, TimerWorker,
 };
@@ -27,7 +22,7 @@ use crate::io::tun::{Tun, HEADROOM, READ_BATCH, SUPERPACKET};
 use crate::io::udp::{RecvBatch, SendBatch, TunnelSocket, BATCH, MAX_DATAGRAM};
 use crate::tunnel::TunnelDropCounts;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, TryLockError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tun_rs::GROTable;
@@ -127,7 +122,6 @@ pub fn spawn_outbound(
     udp: Arc<TunnelSocket>,
     reader: Arc<Mutex<TunReader>>,
     stop: Arc<AtomicBool>,
-    busy_poll: BusyPoll,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("tun-rx".into())
@@ -137,50 +131,21 @@ pub fn spawn_outbound(
                 gro: GROTable::default(),
             };
             let mut net = UdpOut(&udp);
-            let mut spin_until: Option<Instant> = None;
-            let mut previous_batch = Instant::now();
             while !stop.load(Ordering::Relaxed) {
-                if let Some(deadline) = spin_until {
-                    if Instant::now() >= deadline {
-                        spin_until = None;
+                match tun.wait_readable(TUN_POLL) {
+                    Ok(false) => continue,
+                    Ok(true) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "TUN poll failed");
+                        std::thread::sleep(ERROR_BACKOFF);
                         continue;
                     }
-                    std::thread::yield_now();
-                } else {
-                    match tun.wait_readable(TUN_POLL) {
-                        Ok(false) => continue,
-                        Ok(true) => {}
-                        Err(e) => {
-                            tracing::warn!(error = %e, "TUN poll failed");
-                            std::thread::sleep(ERROR_BACKOFF);
-                            continue;
-                        }
-                    }
                 }
-                // While polling, udp-rx may hold the reader (it forwards the
-                // replies its writes caused): no point queueing behind it.
-                let mut reader = match spin_until {
-                    None => reader.lock().unwrap_or_else(PoisonError::into_inner),
-                    Some(_) => match reader.try_lock() {
-                        Ok(reader) => reader,
-                        Err(TryLockError::Poisoned(p)) => p.into_inner(),
-                        Err(TryLockError::WouldBlock) => continue,
-                    },
-                };
-                match reader.forward_queued(&shared, &tun, &mut tun_out, &mut net) {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        let now = Instant::now();
-                        let next = busy_poll.deadline_after(&mut previous_batch, n, now);
-                        // A batch inside the window keeps its deadline.
-                        spin_until = next.or(spin_until.filter(|&d| d > now));
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "TUN read failed");
-                        drop(reader);
-                        spin_until = None;
-                        std::thread::sleep(ERROR_BACKOFF);
-                    }
+                let mut reader = reader.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Err(e) = reader.forward_queued(&shared, &tun, &mut tun_out, &mut net) {
+                    tracing::warn!(error = %e, "TUN read failed");
+                    drop(reader);
+                    std::thread::sleep(ERROR_BACKOFF);
                 }
             }
         })
@@ -193,7 +158,6 @@ pub fn spawn_inbound(
     reader: Arc<Mutex<TunReader>>,
     stop: Arc<AtomicBool>,
     mut handshakes: HandshakeQueue,
-    busy_poll: BusyPoll,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("udp-rx".into())
@@ -207,41 +171,24 @@ pub fn spawn_inbound(
             let mut net = UdpOut(&udp);
             let mut queue_drops = TunnelDropCounts::default();
             let inline_replies = std::env::var(INLINE_REPLIES_ENV).map_or(true, |v| v != "off");
-            let mut spin_until: Option<Instant> = None;
-            let mut previous_batch = Instant::now();
             while !stop.load(Ordering::Relaxed) {
-                let received = match spin_until {
-                    None => udp.recv_batch(&mut batch),
-                    Some(_) => udp.try_recv_batch(&mut batch),
-                };
-                match received {
-                    Ok(0) => {
-                        if let Some(deadline) = spin_until {
-                            if Instant::now() >= deadline {
-                                spin_until = None;
-                            } else {
-                                std::thread::yield_now();
-                            }
-                        }
-                    }
+                match udp.recv_batch(&mut batch) {
+                    Ok(0) => {}
                     Ok(n) => {
                         // Handshake messages go to their own thread.
                         let datagrams = (0..n)
                             .filter_map(|i| batch.get(i))
                             .filter(|&(from, d)| !handshakes.offer(from, d, &mut queue_drops));
-                        let now = Instant::now();
                         datapath::inbound_batch(
                             &shared,
                             &mut worker,
-                            now,
+                            Instant::now(),
                             datagrams,
                             &mut tun_out,
                             &mut net,
                         );
                         handshakes.hand_over(&mut queue_drops);
                         datapath::flush_tunnel_drops(&shared, &mut queue_drops);
-                        let next = busy_poll.deadline_after(&mut previous_batch, n, now);
-                        spin_until = next.or(spin_until.filter(|&d| d > now));
                         // The replies our writes just caused, if tun-rx is not
                         // already on them (see the module comment).
                         if !inline_replies {
@@ -253,7 +200,6 @@ pub fn spawn_inbound(
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "UDP receive failed");
-                        spin_until = None;
                         std::thread::sleep(ERROR_BACKOFF);
                     }
                 }

@@ -100,16 +100,6 @@ impl TunnelSocket {
     /// (then `Ok(0)`). Returns the number of datagrams: with GRO one message
     /// can hold many, which [`RecvBatch::get`] hands out one by one.
     pub fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
-        self.recv_batch_with(batch, libc::MSG_WAITFORONE)
-    }
-
-    /// As [`TunnelSocket::recv_batch`], but returns `Ok(0)` at once when
-    /// nothing is queued (the busy-poll window, daemon::workers).
-    pub fn try_recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
-        self.recv_batch_with(batch, libc::MSG_DONTWAIT)
-    }
-
-    fn recv_batch_with(&self, batch: &mut RecvBatch, flags: libc::c_int) -> io::Result<usize> {
         batch.segments.clear();
         let n = batch.bufs.len();
         for i in 0..n {
@@ -138,7 +128,7 @@ impl TunnelSocket {
                 self.socket.as_raw_fd(),
                 batch.headers.as_mut_ptr(),
                 n as u32,
-                flags,
+                libc::MSG_WAITFORONE,
                 std::ptr::null_mut(),
             )
         };
@@ -480,29 +470,6 @@ mod tests {
             }
         }
         assert_eq!(seen, (0..5u8).map(|i| vec![i, i, i]).collect::<Vec<_>>());
-    }
-
-    /// The busy-poll read: an empty socket answers at once (not after the
-    /// blocking read's poll interval), a queued datagram is returned.
-    #[test]
-    fn try_recv_returns_at_once_and_reads_what_is_queued() {
-        let a = TunnelSocket::bind(0).unwrap();
-        let b = TunnelSocket::bind(0).unwrap();
-        let mut inb = RecvBatch::new(8, 128);
-        let started = std::time::Instant::now();
-        assert_eq!(b.try_recv_batch(&mut inb).unwrap(), 0);
-        assert!(started.elapsed() < RECV_POLL / 2, "try_recv_batch blocked");
-        let b_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, b.local_addr().unwrap().port()));
-        a.send_to(&[7, 7], b_addr).unwrap();
-        let deadline = started + RECV_POLL;
-        let n = loop {
-            match b.try_recv_batch(&mut inb).unwrap() {
-                0 if std::time::Instant::now() < deadline => std::thread::yield_now(),
-                n => break n,
-            }
-        };
-        assert_eq!(n, 1, "the datagram sent on loopback");
-        assert_eq!(inb.get(0).unwrap().1, &[7, 7]);
     }
 
     /// Eleven datagrams to one destination (ten of 1,000 bytes, one of 500)

@@ -190,22 +190,10 @@ fn tunnel(errors: &mut Errors, raw: &RawTunnel) -> TunnelConfig {
         (None, None) => None,
     };
     let underlay_mtu = underlay_mtu.unwrap_or(mtu::DEFAULT_UNDERLAY_MTU);
-    let busy_poll_us: u16 = match raw.busy_poll_us {
-        None => defaults::BUSY_POLL_US,
-        Some(value) => int_in_range(
-            errors,
-            "tunnel.busy_poll_us",
-            value,
-            0,
-            i64::from(defaults::MAX_BUSY_POLL_US),
-        )
-        .unwrap_or(defaults::BUSY_POLL_US),
-    };
     TunnelConfig {
         name: name.to_string(),
         underlay_mtu,
         mtu: mtu.unwrap_or_else(|| mtu::default_tunnel_mtu(underlay_mtu)),
-        busy_poll: std::time::Duration::from_micros(u64::from(busy_poll_us)),
     }
 }
 
