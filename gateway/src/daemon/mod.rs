@@ -4,6 +4,7 @@
 //! state file and NAT flows re-imported *before* the TUN comes up, so the
 //! first packet after a rolling update finds its flow.
 
+pub mod bulk_scheduling;
 pub mod core;
 pub mod datapath;
 pub mod endpoints;

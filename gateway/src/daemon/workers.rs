@@ -11,6 +11,7 @@
 //! udp-rx sends it at once instead of waking tun-rx: one thread wake-up less
 //! per round trip, which is most of an idle tunnel's latency on a VM.
 
+use super::bulk_scheduling::{self, BulkScheduler};
 use super::datapath::{
     self, DatagramOut, InboundWorker, OutboundWorker, PacketOut, Shared, TimerWorker,
 };
@@ -65,6 +66,7 @@ impl TunReader {
     /// number of packets read.
     fn forward_queued(
         &mut self,
+        now: Instant,
         shared: &Shared,
         tun: &Tun,
         tun_out: &mut impl PacketOut,
@@ -75,7 +77,7 @@ impl TunReader {
             datapath::outbound_batch(
                 shared,
                 &mut self.worker,
-                Instant::now(),
+                now,
                 &mut self.bufs[..n],
                 &self.sizes[..n],
                 tun_out,
@@ -131,9 +133,13 @@ pub fn spawn_outbound(
                 gro: GROTable::default(),
             };
             let mut net = UdpOut(&udp);
+            let mut scheduler = BulkScheduler::new(bulk_scheduling::enabled());
             while !stop.load(Ordering::Relaxed) {
-                match tun.wait_readable(TUN_POLL) {
-                    Ok(false) => continue,
+                match tun.wait_readable(scheduler.poll_timeout(TUN_POLL)) {
+                    Ok(false) => {
+                        scheduler.after_quiet();
+                        continue;
+                    }
                     Ok(true) => {}
                     Err(e) => {
                         tracing::warn!(error = %e, "TUN poll failed");
@@ -141,11 +147,15 @@ pub fn spawn_outbound(
                         continue;
                     }
                 }
+                let now = Instant::now();
                 let mut reader = reader.lock().unwrap_or_else(PoisonError::into_inner);
-                if let Err(e) = reader.forward_queued(&shared, &tun, &mut tun_out, &mut net) {
-                    tracing::warn!(error = %e, "TUN read failed");
-                    drop(reader);
-                    std::thread::sleep(ERROR_BACKOFF);
+                match reader.forward_queued(now, &shared, &tun, &mut tun_out, &mut net) {
+                    Ok(packets) => scheduler.after_batch(now, packets),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "TUN read failed");
+                        drop(reader);
+                        std::thread::sleep(ERROR_BACKOFF);
+                    }
                 }
             }
         })
@@ -175,6 +185,7 @@ pub fn spawn_inbound(
                 match udp.recv_batch(&mut batch) {
                     Ok(0) => {}
                     Ok(n) => {
+                        let now = Instant::now();
                         // Handshake messages go to their own thread.
                         let datagrams = (0..n)
                             .filter_map(|i| batch.get(i))
@@ -182,7 +193,7 @@ pub fn spawn_inbound(
                         datapath::inbound_batch(
                             &shared,
                             &mut worker,
-                            Instant::now(),
+                            now,
                             datagrams,
                             &mut tun_out,
                             &mut net,
@@ -195,7 +206,8 @@ pub fn spawn_inbound(
                             continue;
                         }
                         if let Ok(mut reader) = reader.try_lock() {
-                            let _ = reader.forward_queued(&shared, &tun, &mut tun_out, &mut net);
+                            let _ =
+                                reader.forward_queued(now, &shared, &tun, &mut tun_out, &mut net);
                         }
                     }
                     Err(e) => {

@@ -1,0 +1,305 @@
+//! Adaptive scheduling of the outbound thread (`tun-rx`).
+//!
+//! Every packet a local sender writes into the TUN wakes `tun-rx`. As a
+//! normal thread, the woken `tun-rx` preempts that sender at once, reads the
+//! one packet queued, seals and sends it, and blocks again. Under bulk
+//! traffic that is two context switches per packet on the sender's CPU, and
+//! batches of one: no UDP GSO, a `sendmmsg` per packet.
+//!
+//! The kernel has a policy for "wake me, but do not preempt for me":
+//! `SCHED_BATCH` (sched(7)). Such a thread runs when the current one blocks
+//! or its time slice ends, by which time the queue holds a batch. Kept on
+//! all the time, it would cost a lone packet up to a scheduler tick (4 ms at
+//! HZ=250) whenever its CPU is busy with something else (measured: idle-ping
+//! p50 0.06 → 4.04 ms with two CPU-bound loops running). So `tun-rx`
+//! switches to it only while it carries bulk traffic, measured as packets
+//! per second over windows of [`WINDOW`], and back to normal when the rate
+//! drops or the TUN stays quiet for [`QUIET`]. Measured figures are in
+//! docs/performance.md.
+//!
+//! [`LoadWatch`] decides (pure, simulated time in tests); [`apply`] makes
+//! the system call. Neither the switch to `SCHED_BATCH` nor the switch back
+//! needs a privilege (sched(7): an unprivileged thread may move between
+//! `SCHED_OTHER` and `SCHED_BATCH`).
+
+use std::io;
+use std::time::{Duration, Instant};
+
+/// Set to `off` to keep `tun-rx` a normal thread (to measure what the
+/// lever buys; docs/performance.md).
+pub const BULK_SCHEDULING_ENV: &str = "GATEWAY_BULK_SCHEDULING";
+
+/// How long a rate is measured over before it is acted on.
+pub const WINDOW: Duration = Duration::from_millis(10);
+/// Rate from which the thread counts as carrying bulk traffic: 20,000 packets
+/// a second is ~230 Mbit/s of 1,420-byte packets, and far above what ping,
+/// DNS or an interactive session send.
+pub const ENTER_PACKETS_PER_SECOND: u64 = 20_000;
+/// Rate below which it goes back to normal; a quarter of the entry rate, so
+/// a flow hovering near the threshold does not flip the policy every window.
+pub const LEAVE_PACKETS_PER_SECOND: u64 = ENTER_PACKETS_PER_SECOND / 4;
+/// A TUN quiet this long ends bulk mode even without another packet (the
+/// poll timeout while in bulk mode), so the next lone packet finds a normal
+/// thread.
+pub const QUIET: Duration = Duration::from_millis(10);
+
+/// The scheduling policy `tun-rx` should run under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// `SCHED_OTHER`: a wake-up may preempt the running thread.
+    Normal,
+    /// `SCHED_BATCH`: a wake-up waits for the running thread's turn to end.
+    Bulk,
+}
+
+/// Watches the packet rate of one thread and says when its policy should
+/// change.
+#[derive(Debug)]
+pub struct LoadWatch {
+    window_start: Option<Instant>,
+    packets: u64,
+    policy: Policy,
+}
+
+impl Default for LoadWatch {
+    fn default() -> Self {
+        LoadWatch {
+            window_start: None,
+            packets: 0,
+            policy: Policy::Normal,
+        }
+    }
+}
+
+impl LoadWatch {
+    /// The policy the thread is in (as far as this watch has decided).
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// How long the thread may block waiting for the TUN before it must
+    /// call [`LoadWatch::quiet`]: bounded only in bulk mode.
+    pub fn poll_timeout(&self, normal: Duration) -> Duration {
+        match self.policy {
+            Policy::Normal => normal,
+            Policy::Bulk => QUIET,
+        }
+    }
+
+    /// Counts a batch of `packets` read at `now`; returns the new policy
+    /// when it changes.
+    pub fn record(&mut self, now: Instant, packets: usize) -> Option<Policy> {
+        let start = *self.window_start.get_or_insert(now);
+        let elapsed = now.saturating_duration_since(start);
+        let mut change = None;
+        if elapsed >= WINDOW {
+            // The packets counted since `start`; this batch opens the next
+            // window (it was queued during the gap that just ended).
+            let rate = per_second(self.packets, elapsed);
+            let wanted = match self.policy {
+                Policy::Normal if rate >= ENTER_PACKETS_PER_SECOND => Policy::Bulk,
+                Policy::Bulk if rate < LEAVE_PACKETS_PER_SECOND => Policy::Normal,
+                unchanged => unchanged,
+            };
+            if wanted != self.policy {
+                self.policy = wanted;
+                change = Some(wanted);
+            }
+            self.window_start = Some(now);
+            self.packets = 0;
+        }
+        self.packets = self.packets.saturating_add(packets as u64);
+        change
+    }
+
+    /// The TUN stayed quiet for a whole [`LoadWatch::poll_timeout`]: ends
+    /// bulk mode. Returns the new policy when it changes.
+    pub fn quiet(&mut self) -> Option<Policy> {
+        self.window_start = None;
+        self.packets = 0;
+        if self.policy == Policy::Bulk {
+            self.policy = Policy::Normal;
+            Some(Policy::Normal)
+        } else {
+            None
+        }
+    }
+}
+
+fn per_second(packets: u64, elapsed: Duration) -> u64 {
+    let nanos = elapsed.as_nanos().max(1);
+    u64::try_from(u128::from(packets) * 1_000_000_000 / nanos).unwrap_or(u64::MAX)
+}
+
+/// Puts the calling thread under `policy`.
+pub fn apply(policy: Policy) -> io::Result<()> {
+    let kind = match policy {
+        Policy::Normal => libc::SCHED_OTHER,
+        Policy::Bulk => libc::SCHED_BATCH,
+    };
+    // Both policies take priority 0; the thread keeps its nice value.
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 is the calling thread; `param` outlives the call.
+    let result = unsafe { libc::sched_setscheduler(0, kind, &param) };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Whether the lever is on (it is unless [`BULK_SCHEDULING_ENV`] is `off`).
+pub fn enabled() -> bool {
+    std::env::var(BULK_SCHEDULING_ENV).map_or(true, |v| v != "off")
+}
+
+/// A [`LoadWatch`] that applies its decisions to the calling thread.
+pub struct BulkScheduler {
+    watch: LoadWatch,
+    enabled: bool,
+}
+
+impl BulkScheduler {
+    /// `enabled` false: never changes the thread's policy.
+    pub fn new(enabled: bool) -> Self {
+        BulkScheduler {
+            watch: LoadWatch::default(),
+            enabled,
+        }
+    }
+
+    /// How long to block waiting for the TUN (see [`LoadWatch::poll_timeout`]).
+    pub fn poll_timeout(&self, normal: Duration) -> Duration {
+        self.watch.poll_timeout(normal)
+    }
+
+    /// After a batch of `packets` read at `now`.
+    pub fn after_batch(&mut self, now: Instant, packets: usize) {
+        if self.enabled {
+            let change = self.watch.record(now, packets);
+            self.switch(change);
+        }
+    }
+
+    /// After a poll that timed out with nothing to read.
+    pub fn after_quiet(&mut self) {
+        if self.enabled {
+            let change = self.watch.quiet();
+            self.switch(change);
+        }
+    }
+
+    fn switch(&mut self, change: Option<Policy>) {
+        let Some(policy) = change else { return };
+        match apply(policy) {
+            Ok(()) => tracing::debug!(?policy, "tun-rx scheduling policy"),
+            Err(e) => {
+                // E.g. a seccomp profile that refuses sched_setscheduler:
+                // stay as we are and stop trying.
+                tracing::info!(error = %e, "cannot change tun-rx's scheduling policy; bulk scheduling off");
+                self.enabled = false;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// Feeds `batches` batches of `per_batch` packets, one every `gap`;
+    /// returns every policy change with the batch index it came at.
+    fn feed(
+        watch: &mut LoadWatch,
+        start: Instant,
+        gap: Duration,
+        batches: u32,
+        per_batch: usize,
+    ) -> Vec<(u32, Policy)> {
+        (0..batches)
+            .filter_map(|i| watch.record(start + gap * i, per_batch).map(|p| (i, p)))
+            .collect()
+    }
+
+    #[test]
+    fn sparse_traffic_stays_normal() {
+        let mut watch = LoadWatch::default();
+        // A ping every 10 ms, and a burst of 15 every ms (15,000 a second),
+        // are both below 20,000 packets a second.
+        assert!(feed(&mut watch, Instant::now(), 10 * MS, 1_000, 1).is_empty());
+        assert!(feed(&mut watch, Instant::now(), MS, 1_000, 15).is_empty());
+        assert_eq!(watch.policy(), Policy::Normal);
+    }
+
+    #[test]
+    fn bulk_traffic_switches_once_after_one_window() {
+        let mut watch = LoadWatch::default();
+        // One packet every 20 µs is 50,000 a second.
+        let changes = feed(&mut watch, Instant::now(), MS / 50, 5_000, 1);
+        // The first window closes at 10 ms (batch 500); nothing flips after.
+        assert_eq!(changes, vec![(500, Policy::Bulk)]);
+        assert_eq!(watch.poll_timeout(Duration::from_secs(1)), QUIET);
+    }
+
+    #[test]
+    fn a_rate_between_the_thresholds_keeps_the_current_policy() {
+        let start = Instant::now();
+        let mut watch = LoadWatch::default();
+        // 10,000 packets a second: below entry, above leave.
+        assert!(feed(&mut watch, start, MS / 10, 2_000, 1).is_empty());
+        let mut bulk = LoadWatch::default();
+        feed(&mut bulk, start, MS / 50, 1_000, 1);
+        assert_eq!(bulk.policy(), Policy::Bulk);
+        // Right after (the bulk run took 20 ms), at 10,000 a second.
+        let next = start + 20 * MS;
+        assert!(feed(&mut bulk, next, MS / 10, 2_000, 1).is_empty());
+        assert_eq!(bulk.policy(), Policy::Bulk);
+    }
+
+    #[test]
+    fn a_falling_rate_returns_to_normal() {
+        let start = Instant::now();
+        let mut watch = LoadWatch::default();
+        feed(&mut watch, start, MS / 50, 1_000, 1);
+        // Right after (at 20 ms), 1,000 packets a second: the window that
+        // closes at 20 ms was still bulk, the one closing at 30 ms is not.
+        let changes = feed(&mut watch, start + 20 * MS, MS, 100, 1);
+        assert_eq!(changes, vec![(10, Policy::Normal)]);
+    }
+
+    #[test]
+    fn a_quiet_tun_ends_bulk_mode_and_the_next_lone_packet_stays_normal() {
+        let start = Instant::now();
+        let mut watch = LoadWatch::default();
+        feed(&mut watch, start, MS / 50, 1_000, 1);
+        assert_eq!(watch.quiet(), Some(Policy::Normal));
+        assert_eq!(watch.quiet(), None);
+        // A big batch after the quiet opens a fresh window instead of being
+        // measured against a stale one.
+        assert_eq!(watch.record(start + Duration::from_secs(5), 500), None);
+        assert_eq!(watch.policy(), Policy::Normal);
+    }
+
+    #[test]
+    fn a_long_gap_counts_as_a_low_rate() {
+        let start = Instant::now();
+        let mut watch = LoadWatch::default();
+        feed(&mut watch, start, MS / 50, 1_000, 1);
+        // The batch after a 2 s gap closes a window of ~2 s with few packets.
+        let after_gap = start + Duration::from_secs(2);
+        assert_eq!(watch.record(after_gap, 64), Some(Policy::Normal));
+    }
+
+    #[test]
+    fn the_thread_can_switch_both_ways() {
+        // The test thread's own policy; restored before returning.
+        apply(Policy::Bulk).expect("SCHED_BATCH");
+        // SAFETY: pid 0 is this thread.
+        assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_BATCH);
+        apply(Policy::Normal).expect("SCHED_OTHER");
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_OTHER);
+    }
+}
