@@ -89,8 +89,44 @@ check_bulk() {
     rm -f "$work/get-$x$y" "$file"
 }
 
+# tun_rx_policy X: the scheduling policy of cluster-X's gateway's tun-rx thread (SCHED_OTHER, SCHED_BATCH).
+tun_rx_policy() {
+    local pid task
+    pid=$(head -n1 "$RUN_DIR/cluster-$1/gateway.pid" 2>/dev/null | tr -dc '0-9')
+    for task in /proc/"$pid"/task/*; do
+        if [[ $(cat "$task/comm" 2>/dev/null) == tun-rx ]]; then
+            chrt -p "${task##*/}" 2>/dev/null | sed -n 's/.*policy: //p'
+            return
+        fi
+    done
+}
+
+# Sample both tun-rx threads' policies while the bulk transfers run (reported, not asserted: a
+# slow machine may stay under the bulk threshold).
+sample_policies() {
+    while :; do
+        printf '%s %s\n' "$(tun_rx_policy a)" "$(tun_rx_policy b)"
+        sleep 0.02
+    done >"$work/policies"
+}
+sample_policies &
+sampler=$!
+capture_pids+=("$sampler")
 check_direction a b
 check_direction b a
+kill "$sampler" 2>/dev/null
+wait "$sampler" 2>/dev/null
+
+# tun-rx runs as SCHED_BATCH only while it carries bulk traffic (daemon/bulk_scheduling.rs); a
+# thread left in it would keep a lone packet waiting for a scheduler tick on a busy CPU.
+section "scheduling: tun-rx is a normal thread again once the bulk transfers are over"
+info "samples during the transfers with a tun-rx in SCHED_BATCH: $(grep -c SCHED_BATCH "$work/policies") of $(wc -l <"$work/policies")"
+sleep 0.2 # > the 10 ms of quiet that ends bulk mode
+for x in a b; do
+    policy=$(tun_rx_policy "$x")
+    if [[ $policy == SCHED_OTHER ]]; then pass "cluster-$x: tun-rx is SCHED_OTHER after the transfers"
+    else fail "cluster-$x: tun-rx is '${policy:-not found}' after the transfers, want SCHED_OTHER"; fi
+done
 
 # --- MSS clamp -----------------------------------------------------------------------------
 
