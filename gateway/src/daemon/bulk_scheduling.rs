@@ -88,28 +88,35 @@ impl LoadWatch {
 
     /// Counts a batch of `packets` read at `now`; returns the new policy
     /// when it changes.
+    ///
+    /// A batch read at `now` was queued before it, so it belongs to the
+    /// window that `now` closes or continues. The batch that opens the first
+    /// window (after start-up or a quiet TUN) was queued before the window
+    /// began and is not counted: one burst after a quiet spell is not bulk.
     pub fn record(&mut self, now: Instant, packets: usize) -> Option<Policy> {
-        let start = *self.window_start.get_or_insert(now);
-        let elapsed = now.saturating_duration_since(start);
-        let mut change = None;
-        if elapsed >= WINDOW {
-            // The packets counted since `start`; this batch opens the next
-            // window (it was queued during the gap that just ended).
-            let rate = per_second(self.packets, elapsed);
-            let wanted = match self.policy {
-                Policy::Normal if rate >= ENTER_PACKETS_PER_SECOND => Policy::Bulk,
-                Policy::Bulk if rate < LEAVE_PACKETS_PER_SECOND => Policy::Normal,
-                unchanged => unchanged,
-            };
-            if wanted != self.policy {
-                self.policy = wanted;
-                change = Some(wanted);
-            }
+        let Some(start) = self.window_start else {
             self.window_start = Some(now);
             self.packets = 0;
-        }
+            return None;
+        };
         self.packets = self.packets.saturating_add(packets as u64);
-        change
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed < WINDOW {
+            return None;
+        }
+        let rate = per_second(self.packets, elapsed);
+        self.window_start = Some(now);
+        self.packets = 0;
+        let wanted = match self.policy {
+            Policy::Normal if rate >= ENTER_PACKETS_PER_SECOND => Policy::Bulk,
+            Policy::Bulk if rate < LEAVE_PACKETS_PER_SECOND => Policy::Normal,
+            unchanged => unchanged,
+        };
+        if wanted == self.policy {
+            return None;
+        }
+        self.policy = wanted;
+        Some(wanted)
     }
 
     /// The TUN stayed quiet for a whole [`LoadWatch::poll_timeout`]: ends
@@ -195,8 +202,10 @@ impl BulkScheduler {
             Ok(()) => tracing::debug!(?policy, "tun-rx scheduling policy"),
             Err(e) => {
                 // E.g. a seccomp profile that refuses sched_setscheduler:
-                // stay as we are and stop trying.
-                tracing::info!(error = %e, "cannot change tun-rx's scheduling policy; bulk scheduling off");
+                // stop trying, with the normal poll timeout. (The first
+                // switch is to bulk, so a refusal leaves a normal thread.)
+                tracing::warn!(error = %e, "cannot change tun-rx's scheduling policy; bulk scheduling off");
+                self.watch = LoadWatch::default();
                 self.enabled = false;
             }
         }
@@ -225,12 +234,20 @@ mod tests {
 
     #[test]
     fn sparse_traffic_stays_normal() {
+        let start = Instant::now();
         let mut watch = LoadWatch::default();
-        // A ping every 10 ms, and a burst of 15 every ms (15,000 a second),
-        // are both below 20,000 packets a second.
-        assert!(feed(&mut watch, Instant::now(), 10 * MS, 1_000, 1).is_empty());
-        assert!(feed(&mut watch, Instant::now(), MS, 1_000, 15).is_empty());
+        // A ping every 10 ms for 10 s, then a burst of 15 every ms (15,000 a
+        // second) for 1 s: both below 20,000 packets a second.
+        assert!(feed(&mut watch, start, 10 * MS, 1_000, 1).is_empty());
+        let later = start + Duration::from_secs(10);
+        assert!(feed(&mut watch, later, MS, 1_000, 15).is_empty());
         assert_eq!(watch.policy(), Policy::Normal);
+        // The same feed at 25 per ms does switch: the windows did close.
+        let much_later = start + Duration::from_secs(20);
+        assert_eq!(
+            feed(&mut watch, much_later, MS, 20, 25),
+            vec![(10, Policy::Bulk)]
+        );
     }
 
     #[test]
@@ -241,6 +258,27 @@ mod tests {
         // The first window closes at 10 ms (batch 500); nothing flips after.
         assert_eq!(changes, vec![(500, Policy::Bulk)]);
         assert_eq!(watch.poll_timeout(Duration::from_secs(1)), QUIET);
+    }
+
+    #[test]
+    fn large_batches_are_measured_as_a_rate_not_as_a_burst() {
+        let start = Instant::now();
+        // One full read batch after a quiet spell, then a lone packet: the
+        // burst was queued before the window opened and is not counted.
+        let mut watch = LoadWatch::default();
+        assert_eq!(watch.record(start, 256), None);
+        assert_eq!(watch.record(start + 10 * MS, 1), None);
+        assert_eq!(watch.policy(), Policy::Normal);
+        // 256 every 20 ms is 12,800 a second: normal.
+        let mut watch = LoadWatch::default();
+        assert!(feed(&mut watch, start, 20 * MS, 100, 256).is_empty());
+        // 256 every 5 ms is 51,200 a second: bulk when the first window
+        // closes (batch 2, at 10 ms, with the 512 packets read at 5 and 10).
+        let mut watch = LoadWatch::default();
+        assert_eq!(
+            feed(&mut watch, start, 5 * MS, 100, 256),
+            vec![(2, Policy::Bulk)]
+        );
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub struct TunReader {
     scratch: Vec<u8>,
     bufs: Vec<Vec<u8>>,
     sizes: Vec<usize>,
+    /// Packets read so far, by either thread: tun-rx's bulk scheduling
+    /// measures the TUN's rate, including what udp-rx read inline.
+    packets_read: u64,
 }
 
 impl TunReader {
@@ -59,6 +62,7 @@ impl TunReader {
                 .map(|_| vec![0u8; HEADROOM + 65_535])
                 .collect(),
             sizes: vec![0usize; READ_BATCH],
+            packets_read: 0,
         }
     }
 
@@ -73,6 +77,7 @@ impl TunReader {
         net: &mut impl DatagramOut,
     ) -> std::io::Result<usize> {
         let n = tun.read_batch(&mut self.scratch, &mut self.bufs, &mut self.sizes)?;
+        self.packets_read = self.packets_read.wrapping_add(n as u64);
         if n > 0 {
             datapath::outbound_batch(
                 shared,
@@ -134,6 +139,7 @@ pub fn spawn_outbound(
             };
             let mut net = UdpOut(&udp);
             let mut scheduler = BulkScheduler::new(bulk_scheduling::enabled());
+            let mut counted = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 match tun.wait_readable(scheduler.poll_timeout(TUN_POLL)) {
                     Ok(false) => {
@@ -149,13 +155,16 @@ pub fn spawn_outbound(
                 }
                 let now = Instant::now();
                 let mut reader = reader.lock().unwrap_or_else(PoisonError::into_inner);
-                match reader.forward_queued(now, &shared, &tun, &mut tun_out, &mut net) {
-                    Ok(packets) => scheduler.after_batch(now, packets),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "TUN read failed");
-                        drop(reader);
-                        std::thread::sleep(ERROR_BACKOFF);
-                    }
+                let result = reader.forward_queued(now, &shared, &tun, &mut tun_out, &mut net);
+                // Everything read since the last count, by either thread; a
+                // failed read counts as none, so errors end bulk mode.
+                let total = reader.packets_read;
+                scheduler.after_batch(now, total.wrapping_sub(counted) as usize);
+                counted = total;
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "TUN read failed");
+                    drop(reader);
+                    std::thread::sleep(ERROR_BACKOFF);
                 }
             }
         })
