@@ -197,6 +197,12 @@ section "b. underlay: ${LOSS} loss, ${IMMEDIATE} of datagrams overtaking the oth
 # cluster-a's datagrams for cluster-b go to the relay (DNAT); the relay forwards them from its
 # own port, so cluster-b's replies come back through it too (roaming), and conntrack gives
 # those the source cluster-b's address when the relay hands them to cluster-a's gateway.
+# Until cluster-b has roamed to the relay, it still sends straight to cluster-a (a keepalive,
+# a handshake). Such a datagram arriving first would open the conntrack entry in the other
+# direction, and cluster-a's datagrams, as its replies, would bypass the DNAT: the relay once
+# saw 1 datagram in a whole run. So those are dropped before conntrack (priority -300) sees
+# them on the underlay (eth0); the relay's deliveries, already un-DNATed to cluster-b's
+# address, arrive on lo and pass.
 ip netns exec cluster-a-gw python3 "$here/underlay_impair.py" \
     --inner "$A_UNDERLAY:$RELAY_INNER_PORT" --outer "$A_UNDERLAY:$RELAY_OUTER_PORT" \
     --peer "$B_UNDERLAY:$WG_PORT" --loss "$LOSS" --immediate "$IMMEDIATE" --delay-ms "$DELAY_MS" \
@@ -212,6 +218,10 @@ table ip gwlab_impair {
     }
     chain post {
         type nat hook postrouting priority 100;
+    }
+    chain direct_in {
+        type filter hook prerouting priority -300;
+        iifname "eth0" ip saddr $B_UNDERLAY udp sport $WG_PORT udp dport $WG_PORT drop
     }
 }
 EOF
