@@ -232,6 +232,14 @@ mod tests {
             .collect()
     }
 
+    /// A watch that has carried 50,000 packets a second from `start` for
+    /// 20 ms (one packet every 20 µs): in bulk mode since 10 ms.
+    fn after_bulk(start: Instant) -> LoadWatch {
+        let mut watch = LoadWatch::default();
+        feed(&mut watch, start, MS / 50, 1_000, 1);
+        watch
+    }
+
     #[test]
     fn sparse_traffic_stays_normal() {
         let start = Instant::now();
@@ -287,8 +295,7 @@ mod tests {
         let mut watch = LoadWatch::default();
         // 10,000 packets a second: below entry, above leave.
         assert!(feed(&mut watch, start, MS / 10, 2_000, 1).is_empty());
-        let mut bulk = LoadWatch::default();
-        feed(&mut bulk, start, MS / 50, 1_000, 1);
+        let mut bulk = after_bulk(start);
         assert_eq!(bulk.policy(), Policy::Bulk);
         // Right after (the bulk run took 20 ms), at 10,000 a second.
         let next = start + 20 * MS;
@@ -299,8 +306,7 @@ mod tests {
     #[test]
     fn a_falling_rate_returns_to_normal() {
         let start = Instant::now();
-        let mut watch = LoadWatch::default();
-        feed(&mut watch, start, MS / 50, 1_000, 1);
+        let mut watch = after_bulk(start);
         // Right after (at 20 ms), 1,000 packets a second: the window that
         // closes at 20 ms was still bulk, the one closing at 30 ms is not.
         let changes = feed(&mut watch, start + 20 * MS, MS, 100, 1);
@@ -310,8 +316,7 @@ mod tests {
     #[test]
     fn a_quiet_tun_ends_bulk_mode_and_the_next_lone_packet_stays_normal() {
         let start = Instant::now();
-        let mut watch = LoadWatch::default();
-        feed(&mut watch, start, MS / 50, 1_000, 1);
+        let mut watch = after_bulk(start);
         assert_eq!(watch.quiet(), Some(Policy::Normal));
         assert_eq!(watch.quiet(), None);
         // A big batch after the quiet opens a fresh window instead of being
@@ -323,8 +328,7 @@ mod tests {
     #[test]
     fn a_long_gap_counts_as_a_low_rate() {
         let start = Instant::now();
-        let mut watch = LoadWatch::default();
-        feed(&mut watch, start, MS / 50, 1_000, 1);
+        let mut watch = after_bulk(start);
         // The batch after a 2 s gap closes a window of ~2 s with few packets.
         let after_gap = start + Duration::from_secs(2);
         assert_eq!(watch.record(after_gap, 64), Some(Policy::Normal));
