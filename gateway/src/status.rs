@@ -135,6 +135,20 @@ pub struct NatView {
     pub max_flows_per_source: u64,
 }
 
+/// How the data path's outbound thread is scheduled (tun-rx's bulk mode;
+/// docs/architecture.md, "Threads and what each owns").
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DataPathView {
+    /// "enabled"; "disabled" (`GATEWAY_BULK_SCHEDULING=off`); "refused" (the
+    /// kernel or a seccomp profile refused `sched_setscheduler`). Empty from
+    /// a gateway older than this field.
+    pub bulk_scheduling: String,
+    /// tun-rx runs as `SCHED_BATCH` now (it carries bulk traffic).
+    pub tun_rx_bulk: bool,
+    /// Times tun-rx switched to `SCHED_BATCH` since start.
+    pub tun_rx_bulk_entered_total: u64,
+}
+
 /// Everything `gwctl` and the metrics endpoint show.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GatewayStatus {
@@ -158,6 +172,9 @@ pub struct GatewayStatus {
     pub last_reload_error: Option<String>,
     pub state_save_errors: u64,
     pub last_state_error: Option<String>,
+    /// Absent from older gateways' answers, hence the default.
+    #[serde(default)]
+    pub data_path: DataPathView,
 }
 
 /// What the admin API and metrics endpoint ask of the daemon.

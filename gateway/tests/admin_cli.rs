@@ -86,6 +86,31 @@ fn peers_table_is_golden() {
 }
 
 #[test]
+fn peers_table_says_when_bulk_scheduling_was_refused() {
+    let mut status = sample_status();
+    status.data_path.bulk_scheduling = "refused".to_string();
+    let table = peers::render(&status, Output::Table);
+    assert_eq!(
+        table.lines().next().unwrap(),
+        "gateway cluster-a  global 242.0.0.0/16  gw0 mtu 1420  udp port 4500  ready  up 3h4m  bulk scheduling REFUSED"
+    );
+    // Everything after the first line is as without it.
+    assert_eq!(
+        table.split_once('\n').unwrap().1,
+        PEERS_TABLE.split_once('\n').unwrap().1
+    );
+}
+
+#[test]
+fn a_status_from_an_older_gateway_without_data_path_still_parses() {
+    let mut json = serde_json::to_value(sample_status()).unwrap();
+    json.as_object_mut().unwrap().remove("data_path").unwrap();
+    let parsed: GatewayStatus = serde_json::from_value(json).unwrap();
+    assert_eq!(parsed.data_path, Default::default());
+    assert_eq!(parsed.peers, sample_status().peers);
+}
+
+#[test]
 fn peers_dump_is_stable_and_tab_separated() {
     let dump = peers::render(&sample_status(), Output::Dump);
     assert_eq!(dump, PEERS_DUMP);

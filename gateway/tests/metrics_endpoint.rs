@@ -98,6 +98,9 @@ const PLANNED: &[(&str, &str)] = &[
     ("gateway_fragmentation_needed_sent", "counter"),
     ("gateway_packets_dropped", "counter"),
     ("gateway_config_reloads", "counter"),
+    ("gateway_tun_rx_bulk_scheduling", "gauge"),
+    ("gateway_tun_rx_bulk_mode", "gauge"),
+    ("gateway_tun_rx_bulk_mode_entered", "counter"),
 ];
 
 const PEER_B: &str =
@@ -162,6 +165,10 @@ fn per_peer_samples_carry_submariner_label_meanings() {
         "gateway_mss_clamped_total 90000".to_string(),
         "gateway_fragmentation_needed_sent_total 3".to_string(),
         "gateway_ready 1.0".to_string(),
+        "gateway_tun_rx_bulk_scheduling{state=\"enabled\"} 1.0".to_string(),
+        "gateway_tun_rx_bulk_scheduling{state=\"refused\"} 0.0".to_string(),
+        "gateway_tun_rx_bulk_mode 1.0".to_string(),
+        "gateway_tun_rx_bulk_mode_entered_total 7".to_string(),
     ] {
         assert!(body.lines().any(|l| l == line), "missing line: {line}");
     }

@@ -128,20 +128,32 @@ while time.monotonic() < deadline:
 EOF
 blaster=$!
 capture_pids+=("$blaster")
-seen=""
+entered_before=$(metric a gateway_tun_rx_bulk_mode_entered_total)
+seen="" gauge_seen=""
 for _ in 1 2 3 4 5 6 7 8 9 10; do
     sleep 0.1
     seen+=" $(tun_rx_policy a)"
+    gauge_seen+=" $(metric a gateway_tun_rx_bulk_mode)"
 done
 wait "$blaster"
 if [[ $seen == *SCHED_BATCH* ]]; then pass "cluster-a: tun-rx switched to SCHED_BATCH during the blast (samples:$seen)"
 else fail "cluster-a: tun-rx never was SCHED_BATCH during the blast (samples:$seen)"; fi
+# What operators see of it: the gauge while it lasts, the counter after.
+if [[ $gauge_seen == *1.0* ]]; then pass "cluster-a: gateway_tun_rx_bulk_mode showed 1 during the blast (samples:$gauge_seen)"
+else fail "cluster-a: gateway_tun_rx_bulk_mode never showed 1 during the blast (samples:$gauge_seen)"; fi
 sleep 0.2 # > the 10 ms of quiet that ends bulk mode
 for x in a b; do
     policy=$(tun_rx_policy "$x")
     if [[ $policy == SCHED_OTHER ]]; then pass "cluster-$x: tun-rx is SCHED_OTHER once the traffic is over"
     else fail "cluster-$x: tun-rx is '${policy:-not found}' once the traffic is over, want SCHED_OTHER"; fi
+    mode=$(metric "$x" gateway_tun_rx_bulk_mode)
+    if [[ $mode == 0.0 ]]; then pass "cluster-$x: gateway_tun_rx_bulk_mode is 0 once the traffic is over"
+    else fail "cluster-$x: gateway_tun_rx_bulk_mode is '${mode:-missing}' once the traffic is over, want 0"; fi
 done
+entered_after=$(metric a gateway_tun_rx_bulk_mode_entered_total)
+if [[ $entered_before =~ ^[0-9]+$ && $entered_after =~ ^[0-9]+$ ]] && ((entered_after > entered_before)); then
+    pass "cluster-a: gateway_tun_rx_bulk_mode_entered_total rose $entered_before -> $entered_after"
+else fail "cluster-a: gateway_tun_rx_bulk_mode_entered_total did not rise: '$entered_before' -> '$entered_after'"; fi
 
 # --- MSS clamp -----------------------------------------------------------------------------
 

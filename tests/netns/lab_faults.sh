@@ -98,12 +98,6 @@ wait_for_endpoint() {
     done
 }
 
-# metric X NAME: the value of an unlabelled sample on cluster-X's /metrics ("" if none).
-metric() {
-    in_gw "$1" curl -sS --max-time 3 "http://$(metrics_address_of "$1")/metrics" 2>/dev/null |
-        awk -v name="$2" '$1 == name { print $2; exit }'
-}
-
 # in_gateway_mounts X CMD...: CMD in the mount namespace of cluster-X's gateway (`ip netns
 # exec` gave it its own): a mount made there is seen by the gateway and nothing else.
 in_gateway_mounts() { local x=$1; shift; nsenter --target "$(gateway_pid "$x")" --mount -- "$@"; }

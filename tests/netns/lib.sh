@@ -73,6 +73,12 @@ metrics_address_of() {
     echo "${address/#0.0.0.0:/127.0.0.1:}"
 }
 
+# metric X NAME: the value of an unlabelled sample on cluster-X's /metrics ("" if none).
+metric() {
+    in_gw "$1" curl -sS --max-time 3 "http://$(metrics_address_of "$1")/metrics" 2>/dev/null |
+        awk -v name="$2" '$1 == name { print $2; exit }'
+}
+
 # drops_total VAR X REASON...: sets VAR to the sum of gateway_packets_dropped_total{reason=R}
 # over the given reasons (other labels summed too) from cluster-X's gateway. Returns 0 when
 # the endpoint answered with at least one series for those reasons; otherwise sets VAR to 0

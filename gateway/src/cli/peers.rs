@@ -37,6 +37,11 @@ fn table(s: &GatewayStatus) -> String {
         if s.ready { "ready" } else { "NOT READY" },
         render::duration(s.uptime_seconds),
     );
+    if s.data_path.bulk_scheduling == "refused" {
+        // Not an error (traffic flows), but a node that forwards bulk UDP
+        // slower than its neighbours should say why (docs/operations.md).
+        out.insert_str(out.len() - 2, "  bulk scheduling REFUSED");
+    }
     if s.peers.is_empty() {
         out.push_str(
             "no peers configured (add them under `peers:` in the config, then `gwctl reload`)\n",

@@ -23,6 +23,8 @@
 //! `SCHED_OTHER` and `SCHED_BATCH`).
 
 use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Set to `off` to keep `tun-rx` a normal thread (to measure what the
@@ -156,22 +158,119 @@ pub fn apply(policy: Policy) -> io::Result<()> {
 }
 
 /// Whether the lever is on (it is unless [`BULK_SCHEDULING_ENV`] is `off`).
-pub fn enabled() -> bool {
-    std::env::var(BULK_SCHEDULING_ENV).map_or(true, |v| v != "off")
+pub fn availability_from_env() -> Availability {
+    match std::env::var(BULK_SCHEDULING_ENV) {
+        Ok(v) if v == "off" => Availability::Disabled,
+        _ => Availability::Enabled,
+    }
 }
 
-/// A [`LoadWatch`] that applies its decisions to the calling thread.
+/// Whether `tun-rx` may switch policy at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    /// It switches with the load.
+    Enabled,
+    /// Turned off with [`BULK_SCHEDULING_ENV`].
+    Disabled,
+    /// The kernel (or a seccomp profile) refused `sched_setscheduler`; the
+    /// thread stays normal until the gateway restarts.
+    Refused,
+}
+
+impl Availability {
+    fn from_u8(value: u8) -> Self {
+        match value {
+            0 => Availability::Enabled,
+            1 => Availability::Disabled,
+            _ => Availability::Refused,
+        }
+    }
+
+    fn as_u8(self) -> u8 {
+        match self {
+            Availability::Enabled => 0,
+            Availability::Disabled => 1,
+            Availability::Refused => 2,
+        }
+    }
+}
+
+/// What `tun-rx`'s scheduling is doing, for status and metrics. Written only
+/// when the policy changes (a few times per bulk transfer), never per packet.
+#[derive(Debug)]
+pub struct SchedulingStats {
+    availability: AtomicU8,
+    bulk: AtomicBool,
+    bulk_entered: AtomicU64,
+}
+
+/// A snapshot of [`SchedulingStats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchedulingSnapshot {
+    pub availability: Availability,
+    /// `tun-rx` runs as `SCHED_BATCH` right now.
+    pub bulk: bool,
+    /// Times it switched to `SCHED_BATCH` since start.
+    pub bulk_entered: u64,
+}
+
+impl Default for SchedulingStats {
+    fn default() -> Self {
+        SchedulingStats::new(Availability::Enabled)
+    }
+}
+
+impl SchedulingStats {
+    pub fn new(availability: Availability) -> Self {
+        SchedulingStats {
+            availability: AtomicU8::new(availability.as_u8()),
+            bulk: AtomicBool::new(false),
+            bulk_entered: AtomicU64::new(0),
+        }
+    }
+
+    pub fn snapshot(&self) -> SchedulingSnapshot {
+        SchedulingSnapshot {
+            availability: Availability::from_u8(self.availability.load(Ordering::Relaxed)),
+            bulk: self.bulk.load(Ordering::Relaxed),
+            bulk_entered: self.bulk_entered.load(Ordering::Relaxed),
+        }
+    }
+
+    fn switched(&self, policy: Policy) {
+        let bulk = policy == Policy::Bulk;
+        self.bulk.store(bulk, Ordering::Relaxed);
+        if bulk {
+            self.bulk_entered.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn refused(&self) {
+        self.bulk.store(false, Ordering::Relaxed);
+        self.availability
+            .store(Availability::Refused.as_u8(), Ordering::Relaxed);
+    }
+}
+
+/// A [`LoadWatch`] that applies its decisions to the calling thread and
+/// reports them in [`SchedulingStats`].
 pub struct BulkScheduler {
     watch: LoadWatch,
     enabled: bool,
+    stats: Arc<SchedulingStats>,
+    /// [`apply`]; a fake in tests (a refusal cannot be provoked for real).
+    apply: fn(Policy) -> io::Result<()>,
 }
 
 impl BulkScheduler {
-    /// `enabled` false: never changes the thread's policy.
-    pub fn new(enabled: bool) -> Self {
+    /// Follows `stats`' availability: anything but
+    /// [`Availability::Enabled`] never changes the thread's policy.
+    pub fn new(stats: Arc<SchedulingStats>) -> Self {
         BulkScheduler {
             watch: LoadWatch::default(),
-            enabled,
+            enabled: stats.snapshot().availability == Availability::Enabled,
+            stats,
+            apply,
         }
     }
 
@@ -198,9 +297,13 @@ impl BulkScheduler {
 
     fn switch(&mut self, change: Option<Policy>) {
         let Some(policy) = change else { return };
-        match apply(policy) {
-            Ok(()) => tracing::debug!(?policy, "tun-rx scheduling policy"),
+        match (self.apply)(policy) {
+            Ok(()) => {
+                self.stats.switched(policy);
+                tracing::debug!(?policy, "tun-rx scheduling policy");
+            }
             Err(e) => {
+                self.stats.refused();
                 // E.g. a seccomp profile that refuses sched_setscheduler:
                 // stop trying, with the normal poll timeout. (The first
                 // switch is to bulk, so a refusal leaves a normal thread.)
@@ -332,6 +435,80 @@ mod tests {
         // The batch after a 2 s gap closes a window of ~2 s with few packets.
         let after_gap = start + Duration::from_secs(2);
         assert_eq!(watch.record(after_gap, 64), Some(Policy::Normal));
+    }
+
+    /// Feeds a [`BulkScheduler`] 20 ms of 50,000 packets a second.
+    fn bulk_traffic(scheduler: &mut BulkScheduler, start: Instant) {
+        for i in 0..1_000 {
+            scheduler.after_batch(start + (MS / 50) * i, 1);
+        }
+    }
+
+    #[test]
+    fn the_stats_follow_the_switches() {
+        let stats = Arc::new(SchedulingStats::default());
+        let mut scheduler = BulkScheduler::new(stats.clone());
+        let start = Instant::now();
+        bulk_traffic(&mut scheduler, start);
+        // SAFETY: pid 0 is this thread.
+        assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_BATCH);
+        let in_bulk = stats.snapshot();
+        assert!(in_bulk.bulk);
+        assert_eq!(in_bulk.bulk_entered, 1);
+        scheduler.after_quiet();
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_OTHER);
+        bulk_traffic(&mut scheduler, start + Duration::from_secs(1));
+        scheduler.after_quiet();
+        let after = stats.snapshot();
+        assert!(!after.bulk);
+        assert_eq!(after.bulk_entered, 2);
+        assert_eq!(after.availability, Availability::Enabled);
+    }
+
+    #[test]
+    fn disabled_never_switches() {
+        let stats = Arc::new(SchedulingStats::new(Availability::Disabled));
+        let mut scheduler = BulkScheduler::new(stats.clone());
+        bulk_traffic(&mut scheduler, Instant::now());
+        // SAFETY: pid 0 is this thread.
+        assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_OTHER);
+        let snapshot = stats.snapshot();
+        assert_eq!(
+            (snapshot.bulk, snapshot.bulk_entered, snapshot.availability),
+            (false, 0, Availability::Disabled)
+        );
+    }
+
+    thread_local! {
+        static REFUSED_CALLS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+
+    fn refuse(_: Policy) -> io::Result<()> {
+        REFUSED_CALLS.with(|c| c.set(c.get() + 1));
+        Err(io::Error::from_raw_os_error(libc::EPERM))
+    }
+
+    #[test]
+    fn a_refused_switch_is_reported_and_not_retried() {
+        let stats = Arc::new(SchedulingStats::default());
+        let mut scheduler = BulkScheduler::new(stats.clone());
+        scheduler.apply = refuse;
+        let start = Instant::now();
+        bulk_traffic(&mut scheduler, start);
+        bulk_traffic(&mut scheduler, start + Duration::from_secs(1));
+        assert_eq!(REFUSED_CALLS.with(std::cell::Cell::get), 1);
+        assert_eq!(
+            stats.snapshot(),
+            SchedulingSnapshot {
+                availability: Availability::Refused,
+                bulk: false,
+                bulk_entered: 0,
+            }
+        );
+        // Blocking waits are the normal ones again, not 10 ms polls.
+        let normal = Duration::from_secs(1);
+        assert_eq!(scheduler.poll_timeout(normal), normal);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! a TUN device or a socket or starts a thread, so tests can build two
 //! gateways in one process and connect them with fakes.
 
+use super::bulk_scheduling::{self, SchedulingStats};
 use super::datapath::Shared;
 use super::probes::HealthState;
 use super::runtime::{peer_specs, probe_targets, DaemonError};
@@ -103,6 +104,9 @@ impl Core {
             gateway_ip: config.globalnet.gateway_ip,
             health: Arc::new(Mutex::new(health)),
             tunnel_drops: Mutex::new(TunnelDropCounts::default()),
+            scheduling: Arc::new(SchedulingStats::new(
+                bulk_scheduling::availability_from_env(),
+            )),
         });
         Ok(Core { daemon, shared })
     }

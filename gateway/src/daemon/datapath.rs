@@ -20,6 +20,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::bulk_scheduling::SchedulingStats;
 use super::probes::HealthState;
 
 /// Largest IP packet the TUN hands us after splitting, and the largest inner
@@ -39,6 +40,8 @@ pub struct Shared {
     pub health: Arc<Mutex<HealthState>>,
     /// Tunnel drops summed from every worker, flushed once per batch.
     pub tunnel_drops: Mutex<TunnelDropCounts>,
+    /// tun-rx's bulk scheduling, for status and metrics.
+    pub scheduling: Arc<SchedulingStats>,
 }
 
 impl DatagramSink for SendBatch {

@@ -1,6 +1,7 @@
 //! The daemon's control plane: its config, IPAM and state directory, status
 //! snapshots for gwctl and Prometheus, and live reload.
 
+use super::bulk_scheduling::{Availability, SchedulingSnapshot};
 use super::datapath::{tunnel_drop_counts, Shared};
 use super::runtime::{peer_specs, probe_targets, tun_routes};
 use super::setup::ipam_spec;
@@ -10,8 +11,8 @@ use crate::io::netlink::InstalledRoutes;
 use crate::keys::PublicKey;
 use crate::state::{StateDir, IPAM_FILE};
 use crate::status::{
-    ConnectionStatus, Count, EgressIpView, ExportView, GatewayStatus, IpamView, NatView, PeerView,
-    RttView, StatusSource,
+    ConnectionStatus, Count, DataPathView, EgressIpView, ExportView, GatewayStatus, IpamView,
+    NatView, PeerView, RttView, StatusSource,
 };
 use crate::tunnel::PeerStatus;
 use natcore::ipam::Ipam;
@@ -483,6 +484,11 @@ impl StatusSource for Daemon {
             last_reload_error: self.last_reload_error.lock().ok().and_then(|e| e.clone()),
             state_save_errors: self.state_errors.load(Ordering::Relaxed),
             last_state_error: self.last_state_error.lock().ok().and_then(|e| e.clone()),
+            data_path: self
+                .shared
+                .get()
+                .map(|(shared, _)| data_path_view(shared.scheduling.snapshot()))
+                .unwrap_or_default(),
         }
     }
 
@@ -502,5 +508,18 @@ impl StatusSource for Daemon {
         let (shared, _) = self.shared.get().ok_or("the gateway is still starting")?;
         let max = self.control().config.tunnel.mtu;
         super::probes::mtu_search(&shared.health, peer, max)
+    }
+}
+
+fn data_path_view(scheduling: SchedulingSnapshot) -> DataPathView {
+    DataPathView {
+        bulk_scheduling: match scheduling.availability {
+            Availability::Enabled => "enabled",
+            Availability::Disabled => "disabled",
+            Availability::Refused => "refused",
+        }
+        .to_string(),
+        tun_rx_bulk: scheduling.bulk,
+        tun_rx_bulk_entered_total: scheduling.bulk_entered,
     }
 }

@@ -11,7 +11,7 @@
 //! udp-rx sends it at once instead of waking tun-rx: one thread wake-up less
 //! per round trip, which is most of an idle tunnel's latency on a VM.
 
-use super::bulk_scheduling::{self, BulkScheduler};
+use super::bulk_scheduling::BulkScheduler;
 use super::datapath::{
     self, DatagramOut, InboundWorker, OutboundWorker, PacketOut, Shared, TimerWorker,
 };
@@ -138,7 +138,7 @@ pub fn spawn_outbound(
                 gro: GROTable::default(),
             };
             let mut net = UdpOut(&udp);
-            let mut scheduler = BulkScheduler::new(bulk_scheduling::enabled());
+            let mut scheduler = BulkScheduler::new(shared.scheduling.clone());
             let mut counted = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 match tun.wait_readable(scheduler.poll_timeout(TUN_POLL)) {

@@ -79,7 +79,8 @@ impl Collector for SnapshotCollector {
         encode_gateway(status, &mut encoder)?;
         encode_peers(status, &mut encoder)?;
         encode_nat(status, &mut encoder)?;
-        encode_addresses(status, &mut encoder)
+        encode_addresses(status, &mut encoder)?;
+        encode_data_path(status, &mut encoder)
     }
 }
 
@@ -120,6 +121,39 @@ fn encode_gateway(s: &GatewayStatus, enc: &mut DescriptorEncoder) -> fmt::Result
         "gateway_state_save_errors",
         "Failed writes of the state directory",
         s.state_save_errors,
+    )
+}
+
+/// The states `gateway_tun_rx_bulk_scheduling` has a series for.
+const BULK_SCHEDULING_STATES: [&str; 3] = ["enabled", "disabled", "refused"];
+
+fn encode_data_path(s: &GatewayStatus, enc: &mut DescriptorEncoder) -> fmt::Result {
+    let d = &s.data_path;
+    // One series per state, the current one 1: alerts can match
+    // `{state="refused"} == 1` without knowing the other states.
+    let states = BULK_SCHEDULING_STATES.map(|state| {
+        (
+            vec![("state", state.to_string())],
+            f64::from(u8::from(d.bulk_scheduling == state)),
+        )
+    });
+    gauge_family(
+        enc,
+        "gateway_tun_rx_bulk_scheduling",
+        "Whether tun-rx may switch to SCHED_BATCH under bulk traffic (refused: the kernel or a seccomp profile said no)",
+        states,
+    )?;
+    gauge(
+        enc,
+        "gateway_tun_rx_bulk_mode",
+        "1 while tun-rx runs as SCHED_BATCH because it carries bulk traffic",
+        f64::from(u8::from(d.tun_rx_bulk)),
+    )?;
+    counter(
+        enc,
+        "gateway_tun_rx_bulk_mode_entered",
+        "Times tun-rx switched to SCHED_BATCH",
+        d.tun_rx_bulk_entered_total,
     )
 }
 

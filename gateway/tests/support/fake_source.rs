@@ -229,5 +229,10 @@ pub fn sample_status() -> GatewayStatus {
         last_reload_error: None,
         state_save_errors: 0,
         last_state_error: None,
+        data_path: DataPathView {
+            bulk_scheduling: "enabled".to_string(),
+            tun_rx_bulk: true,
+            tun_rx_bulk_entered_total: 7,
+        },
     }
 }
