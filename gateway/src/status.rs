@@ -135,13 +135,23 @@ pub struct NatView {
     pub max_flows_per_source: u64,
 }
 
+/// The values of [`DataPathView::bulk_scheduling`] (also the metric's
+/// `state` label): one list, so status, metrics and gwctl agree.
+pub mod bulk_scheduling_state {
+    pub const ENABLED: &str = "enabled";
+    pub const DISABLED: &str = "disabled";
+    pub const REFUSED: &str = "refused";
+    pub const ALL: [&str; 3] = [ENABLED, DISABLED, REFUSED];
+}
+
 /// How the data path's outbound thread is scheduled (tun-rx's bulk mode;
 /// docs/architecture.md, "Threads and what each owns").
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DataPathView {
-    /// "enabled"; "disabled" (`GATEWAY_BULK_SCHEDULING=off`); "refused" (the
-    /// kernel or a seccomp profile refused `sched_setscheduler`). Empty from
-    /// a gateway older than this field.
+    /// [`bulk_scheduling_state`]: "enabled"; "disabled"
+    /// (`GATEWAY_BULK_SCHEDULING=off`); "refused" (the kernel or a seccomp
+    /// profile refused `sched_setscheduler`). Empty from a gateway older than
+    /// this field.
     pub bulk_scheduling: String,
     /// tun-rx runs as `SCHED_BATCH` now (it carries bulk traffic).
     pub tun_rx_bulk: bool,

@@ -3,7 +3,7 @@
 
 use super::render::{self, dump_line, Table};
 use super::{Exit, Output};
-use crate::status::{ConnectionStatus, GatewayStatus, PeerView};
+use crate::status::{bulk_scheduling_state, ConnectionStatus, GatewayStatus, PeerView};
 
 pub fn render(status: &GatewayStatus, output: Output) -> String {
     match output {
@@ -37,7 +37,7 @@ fn table(s: &GatewayStatus) -> String {
         if s.ready { "ready" } else { "NOT READY" },
         render::duration(s.uptime_seconds),
     );
-    if s.data_path.bulk_scheduling == "refused" {
+    if s.data_path.bulk_scheduling == bulk_scheduling_state::REFUSED {
         // Not an error (traffic flows), but a node that forwards bulk UDP
         // slower than its neighbours should say why (docs/operations.md).
         out.insert_str(out.len() - 2, "  bulk scheduling REFUSED");

@@ -11,8 +11,8 @@ use crate::io::netlink::InstalledRoutes;
 use crate::keys::PublicKey;
 use crate::state::{StateDir, IPAM_FILE};
 use crate::status::{
-    ConnectionStatus, Count, DataPathView, EgressIpView, ExportView, GatewayStatus, IpamView,
-    NatView, PeerView, RttView, StatusSource,
+    bulk_scheduling_state, ConnectionStatus, Count, DataPathView, EgressIpView, ExportView,
+    GatewayStatus, IpamView, NatView, PeerView, RttView, StatusSource,
 };
 use crate::tunnel::PeerStatus;
 use natcore::ipam::Ipam;
@@ -514,9 +514,9 @@ impl StatusSource for Daemon {
 fn data_path_view(scheduling: SchedulingSnapshot) -> DataPathView {
     DataPathView {
         bulk_scheduling: match scheduling.availability {
-            Availability::Enabled => "enabled",
-            Availability::Disabled => "disabled",
-            Availability::Refused => "refused",
+            Availability::Enabled => bulk_scheduling_state::ENABLED,
+            Availability::Disabled => bulk_scheduling_state::DISABLED,
+            Availability::Refused => bulk_scheduling_state::REFUSED,
         }
         .to_string(),
         tun_rx_bulk: scheduling.bulk,

@@ -3,7 +3,9 @@
 //! through a prometheus-client [`Collector`]; nothing here keeps state between
 //! scrapes. Names and labels: docs/metrics.md.
 
-use crate::status::{ConnectionStatus, Count, GatewayStatus, PeerView, RttView};
+use crate::status::{
+    bulk_scheduling_state, ConnectionStatus, Count, GatewayStatus, PeerView, RttView,
+};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -124,14 +126,11 @@ fn encode_gateway(s: &GatewayStatus, enc: &mut DescriptorEncoder) -> fmt::Result
     )
 }
 
-/// The states `gateway_tun_rx_bulk_scheduling` has a series for.
-const BULK_SCHEDULING_STATES: [&str; 3] = ["enabled", "disabled", "refused"];
-
 fn encode_data_path(s: &GatewayStatus, enc: &mut DescriptorEncoder) -> fmt::Result {
     let d = &s.data_path;
     // One series per state, the current one 1: alerts can match
     // `{state="refused"} == 1` without knowing the other states.
-    let states = BULK_SCHEDULING_STATES.map(|state| {
+    let states = bulk_scheduling_state::ALL.map(|state| {
         (
             vec![("state", state.to_string())],
             f64::from(u8::from(d.bulk_scheduling == state)),
