@@ -12,7 +12,7 @@ use std::time::Duration;
 use core_support::*;
 use gateway::tunnel::{simulated_time, PeerStatus};
 use natcore::testing::tcp_flags::{ACK, PSH, SYN};
-use natcore::testing::{all_checksums_valid, tcp_options, tcp_packet};
+use natcore::testing::{all_checksums_valid, tcp_options, tcp_packet, udp_packet};
 
 /// The runtime's timer thread period (runtime.rs TIMER_TICK).
 const TICK: Duration = Duration::from_millis(100);
@@ -258,4 +258,39 @@ fn lost_handshake_responses_are_recovered_by_the_next_probe() {
 
     run_for(&mut lab, TICK, |_| {}, &lose_early);
     assert_syn_arrived_and_connection_works(&mut lab);
+}
+
+/// Expired flows must stop counting against `nat.max_flows` and the
+/// per-source limit within a timer tick of expiring, however many there are.
+/// (Expiry used to run one 4,096-flow sweep per health interval, so 20,000
+/// expired flows took five intervals and 1M took 256.)
+#[test]
+fn twenty_thousand_expired_flows_leave_the_table_in_one_timer_tick() {
+    const PER_POD: u16 = 10_000; // two pods: under the 16,384 per-source limit
+    const UDP_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+    let mut lab = Lab::new();
+    let export = lab.b.export_ip(B_EXPORT);
+    let engine = lab.a.core.shared.engine.clone();
+    let (now, mut reply, mut counters) = (lab.now(), vec![0u8; 1500], natcore::Counters::default());
+    let pods = [POD, std::net::Ipv4Addr::new(10, 244, 1, 11)];
+    for pod in pods {
+        for port in 0..PER_POD {
+            let mut packet = udp_packet((pod, 20_000 + port), (export, SERVICE_PORT), b"x");
+            let verdict = engine.handle_outbound(now, &mut packet, &mut reply, &mut counters);
+            assert!(
+                matches!(verdict, Ok(natcore::Verdict::Forward { .. })),
+                "{verdict:?}"
+            );
+        }
+    }
+    engine.flush(&mut counters);
+    assert_eq!(lab.a.nat().live_flows(), 2 * u64::from(PER_POD));
+
+    simulated_time::advance(UDP_TIMEOUT + TICK);
+    lab.tick();
+    assert_eq!(
+        lab.a.nat().live_flows(),
+        0,
+        "expired flows left after one tick"
+    );
 }

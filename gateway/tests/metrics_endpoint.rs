@@ -375,6 +375,14 @@ fn healthz_and_readyz_follow_the_source() {
     let reply = get(addr, "/healthz", None);
     assert_eq!(reply.code, 503);
     assert_eq!(reply.body, "unhealthy: timers thread stalled for 12s\n");
+
+    // A stuck loop also takes the gateway out of readiness, saying why.
+    source.status.lock().unwrap().ready = true;
+    let reply = get(addr, "/readyz", None);
+    assert_eq!(
+        (reply.code, reply.body.as_str()),
+        (503, "not ready: timers thread stalled for 12s\n")
+    );
 }
 
 #[test]

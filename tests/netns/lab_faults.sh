@@ -8,6 +8,8 @@
 #   c. cluster-b comes back on another underlay address and port (192.168.100.12:4501) with
 #      cluster-a's config unchanged: WireGuard roaming moves cluster-a's endpoint for it there
 #      and traffic resumes; then back to 192.168.100.2:4500;
+#   e. `gwctl reload` answers with the daemon's verdict: a restart-only change (cluster_id)
+#      is reported as rejected (exit 1) and counted, a valid file as reloaded (exit 0).
 #   d. cluster-a's state directory full (a tiny tmpfs), then read-only (a read-only bind
 #      mount), each while a reload adds an export: forwarding goes on, the error is reported
 #      (log, gateway_state_save_errors_total, gwctl diagnose), the previous ipam.state stays
@@ -359,6 +361,32 @@ make_unwritable() {
             ;;
     esac
 }
+
+section "e. gwctl reload waits for the daemon's verdict"
+rejected_before=$(metric a 'gateway_config_reloads_total{result="rejected"}')
+sed -i 's/^cluster_id: cluster-a$/cluster_id: cluster-renamed/' "$RUN_DIR/cluster-a/gateway.yaml"
+answer=$("$gwctl" reload --socket "$(socket_of a)" 2>&1)
+status=$?
+if ((status == 1)) && [[ $answer == "reload rejected: cluster_id changed"*"restart"* ]]; then
+    pass "a restart-only change: exit 1, '${answer%%$'\n'*}'"
+else
+    fail "a restart-only change should be rejected with exit 1; got exit $status: $answer"
+fi
+rejected_after=$(metric a 'gateway_config_reloads_total{result="rejected"}')
+if ((${rejected_after:-0} == ${rejected_before:-0} + 1)); then
+    pass "gateway_config_reloads_total{result=\"rejected\"} rose $rejected_before -> $rejected_after"
+else
+    fail "rejected reloads went '$rejected_before' -> '$rejected_after', want +1"
+fi
+cp "$work/cluster-a.yaml" "$RUN_DIR/cluster-a/gateway.yaml"
+answer=$("$gwctl" reload --socket "$(socket_of a)" 2>&1)
+status=$?
+if ((status == 0)) && [[ $answer == "reloaded: "* ]]; then
+    pass "the original file: exit 0, '$answer'"
+else
+    fail "reloading the original file should succeed with exit 0; got exit $status: $answer"
+fi
+check_both_ways "forwarding continues after both reloads"
 
 for variant in full readonly; do
     case $variant in

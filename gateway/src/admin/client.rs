@@ -8,8 +8,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use thiserror::Error;
 
-/// Status and reload answer in milliseconds; a stuck daemon should not hang gwctl.
+/// Status answers in milliseconds; a stuck daemon should not hang gwctl.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A reload answers once the daemon has applied or rejected the file, which
+/// may include resolving peer host names; the daemon gives up waiting at
+/// `daemon::reload_replies::REPLY_TIMEOUT` (20 s) and says so, before this.
+pub const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// An MTU probe sends a series of probes, each waiting for its answer.
 pub const MTU_PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -122,7 +126,7 @@ impl AdminClient {
 
     /// Ok(summary of what changed) or Rejected(why the new config was refused).
     pub fn reload(&mut self) -> Result<String, ClientError> {
-        let response = accepted(self.call(&Request::Reload, DEFAULT_TIMEOUT)?)?;
+        let response = accepted(self.call(&Request::Reload, RELOAD_TIMEOUT)?)?;
         match response.summary {
             Some(summary) => Ok(summary),
             None => Err(self.protocol("reload response without a summary".to_string())),

@@ -6,6 +6,7 @@
 
 use super::bulk_scheduling::{self, SchedulingStats};
 use super::datapath::Shared;
+use super::liveness::Heartbeats;
 use super::probes::HealthState;
 use super::runtime::{peer_specs, probe_targets, DaemonError};
 use super::setup::{engine_config, ipam_spec};
@@ -107,6 +108,7 @@ impl Core {
             scheduling: Arc::new(SchedulingStats::new(
                 bulk_scheduling::availability_from_env(),
             )),
+            heartbeats: Heartbeats::new(Instant::now()),
         });
         Ok(Core { daemon, shared })
     }

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::bulk_scheduling::SchedulingStats;
+use super::liveness::Heartbeats;
 use super::probes::HealthState;
 
 /// Largest IP packet the TUN hands us after splitting, and the largest inner
@@ -42,6 +43,8 @@ pub struct Shared {
     pub tunnel_drops: Mutex<TunnelDropCounts>,
     /// tun-rx's bulk scheduling, for status and metrics.
     pub scheduling: Arc<SchedulingStats>,
+    /// Each loop's last turn, for `/healthz` and `/readyz`.
+    pub heartbeats: Heartbeats,
 }
 
 impl DatagramSink for SendBatch {
@@ -269,8 +272,9 @@ impl TimerWorker {
 
 /// One turn of the timer thread, which calls it every ~100 ms: the tunnels'
 /// timers (keepalives, handshake retries, rekeying; boringtun needs them at
-/// least every 250 ms); and, once `probe_interval()` has passed since the
-/// last time, NAT flow expiry and one health probe per peer.
+/// least every 250 ms), NAT flow expiry when due; and, once
+/// `probe_interval()` has passed since the last time, one health probe per
+/// peer.
 pub fn timers_tick(
     shared: &Shared,
     w: &mut TimerWorker,
@@ -284,12 +288,11 @@ pub fn timers_tick(
         health.send_mtu_probes(shared.gateway_ip, &shared.tunnels, &mut w.out, &mut w.drops);
     }
     send_control(net, &mut w.out);
+    expire_flows(shared, now, &mut w.counters);
     if now < w.next_probe {
         return;
     }
     w.next_probe = now + probe_interval();
-    shared.engine.handle_timeout(now, &mut w.counters);
-    shared.engine.flush(&mut w.counters);
     if let Ok(mut health) = shared.health.lock() {
         health.probe_all(
             now,
@@ -306,6 +309,25 @@ pub fn timers_tick(
         }
         w.drops.clear();
     }
+}
+
+/// NAT sweep calls per timer tick at most: 16 × `SWEEP_BUDGET` (4,096) =
+/// 65,536 flows visited per 100 ms tick, so a pass over 1M flows takes ~1.6 s
+/// and an expired flow stops counting against `nat.max_flows` and the
+/// per-source limit within seconds. Each call holds the flow registry for
+/// ≈ 0.1–0.2 ms and releases it, so new flows are not held up.
+const SWEEPS_PER_TICK: usize = 16;
+
+/// Expires idle NAT flows and fragments: sweeps while the engine has work
+/// due (`poll_timeout` ≤ now), within [`SWEEPS_PER_TICK`].
+fn expire_flows(shared: &Shared, now: Instant, counters: &mut Counters) {
+    for _ in 0..SWEEPS_PER_TICK {
+        match shared.engine.poll_timeout() {
+            Some(due) if due <= now => shared.engine.handle_timeout(now, counters),
+            _ => break,
+        }
+    }
+    shared.engine.flush(counters);
 }
 
 /// Sends datagrams the tunnel layer produced outside the data path (timers,

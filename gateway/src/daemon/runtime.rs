@@ -188,6 +188,7 @@ pub fn run_with(config_path: &Path, options: RunOptions) -> Result<(), DaemonErr
     let mut next_retry = Instant::now() + STATE_SAVE_RETRY;
     loop {
         match events.recv_timeout(next_retry.saturating_duration_since(Instant::now())) {
+            Ok(ControlEvent::Reload) if signals::shutdown_queued(&events) => break,
             Ok(ControlEvent::Reload) => match daemon.reload(&mut routes) {
                 Ok(summary) => tracing::info!("config reloaded: {summary}"),
                 Err(e) => tracing::error!("config reload rejected, the running config stays: {e}"),
@@ -203,6 +204,7 @@ pub fn run_with(config_path: &Path, options: RunOptions) -> Result<(), DaemonErr
 
     tracing::info!("stopping: saving NAT flows and global IPs");
     daemon.set_ready(false);
+    daemon.cancel_pending_reloads();
     stop.store(true, Ordering::SeqCst);
     for t in threads {
         let _ = t.join();

@@ -3,6 +3,7 @@
 
 use super::bulk_scheduling::{Availability, SchedulingSnapshot};
 use super::datapath::{tunnel_drop_counts, Shared};
+use super::reload_replies::{self, ReloadReplies, REPLY_TIMEOUT};
 use super::runtime::{peer_specs, probe_targets, tun_routes};
 use super::setup::ipam_spec;
 use super::signals::ControlEvent;
@@ -52,6 +53,8 @@ pub struct Daemon {
     last_state_error: Mutex<Option<String>>,
     /// Reload requests from the admin API go through the main loop, which owns the routes.
     events: OnceLock<Sender<ControlEvent>>,
+    /// Admin requests waiting for the verdict of the reload they asked for.
+    reload_replies: ReloadReplies,
 }
 
 impl Daemon {
@@ -76,6 +79,7 @@ impl Daemon {
             state_errors: AtomicU64::new(0),
             last_state_error: Mutex::new(None),
             events: OnceLock::new(),
+            reload_replies: ReloadReplies::default(),
         }
     }
 
@@ -159,7 +163,10 @@ impl Daemon {
     /// removed, changed — untouched peers keep their sessions), exports and
     /// egress (flows of untouched owners keep their IPs), routes and probes.
     pub fn reload(&self, routes: &mut InstalledRoutes) -> Result<String, String> {
+        // Taken before the file is read: see reload_replies.
+        let waiters = self.reload_replies.take();
         let result = self.try_reload(routes);
+        reload_replies::answer(waiters, &result);
         match &result {
             Ok(_) => {
                 self.reloads_ok.fetch_add(1, Ordering::Relaxed);
@@ -177,6 +184,14 @@ impl Daemon {
             }
         }
         result
+    }
+
+    /// Answers `gwctl reload`s still waiting when the gateway stops.
+    pub fn cancel_pending_reloads(&self) {
+        reload_replies::answer(
+            self.reload_replies.take(),
+            &Err("the gateway is stopping; nothing was reloaded".into()),
+        );
     }
 
     fn try_reload(&self, routes: &mut InstalledRoutes) -> Result<String, String> {
@@ -473,7 +488,8 @@ impl StatusSource for Daemon {
             tunnel_device: tun_name,
             tunnel_mtu: config.tunnel.mtu,
             uptime_seconds: self.started.elapsed().as_secs_f64(),
-            ready: self.ready.load(Ordering::SeqCst),
+            // Ready means forwarding: set up, and no data-path loop stuck.
+            ready: self.ready.load(Ordering::SeqCst) && self.liveness().is_ok(),
             peers,
             exports,
             egress,
@@ -493,14 +509,21 @@ impl StatusSource for Daemon {
     }
 
     fn reload(&self) -> Result<String, String> {
-        match self.events.get() {
-            Some(tx) => tx
-                .send(ControlEvent::Reload)
-                .map(|_| {
-                    "reload requested; see the gateway log and `gwctl peers` for the result".into()
-                })
-                .map_err(|_| "the gateway is stopping".into()),
-            None => Err("the gateway is still starting".into()),
+        let Some(events) = self.events.get() else {
+            return Err("the gateway is still starting".into());
+        };
+        let waiter = self.reload_replies.register();
+        events
+            .send(ControlEvent::Reload)
+            .map_err(|_| "the gateway is stopping".to_string())?;
+        waiter.wait(REPLY_TIMEOUT)
+    }
+
+    fn liveness(&self) -> Result<(), String> {
+        match self.shared.get() {
+            Some((shared, _)) => shared.heartbeats.check(Instant::now()),
+            // Still starting (restoring state, creating the TUN): alive.
+            None => Ok(()),
         }
     }
 

@@ -18,6 +18,7 @@ use super::datapath::{
 use super::handshakes::{
     lower_thread_priority, HandshakeInbox, HandshakeQueue, Inbox, HANDSHAKE_THREAD_NICE,
 };
+use super::liveness::Loop;
 use super::status::Daemon;
 use crate::io::tun::{Tun, HEADROOM, READ_BATCH, SUPERPACKET};
 use crate::io::udp::{RecvBatch, SendBatch, TunnelSocket, BATCH, MAX_DATAGRAM};
@@ -140,10 +141,12 @@ pub fn spawn_outbound(
             let mut net = UdpOut(&udp);
             let mut scheduler = BulkScheduler::new(shared.scheduling.clone());
             let mut counted = 0u64;
+            let mut pulse = shared.heartbeats.pulse(Loop::TunRx, Instant::now());
             while !stop.load(Ordering::Relaxed) {
                 match tun.wait_readable(scheduler.poll_timeout(TUN_POLL)) {
                     Ok(false) => {
                         scheduler.after_quiet();
+                        pulse.beat(&shared.heartbeats, Instant::now());
                         continue;
                     }
                     Ok(true) => {}
@@ -161,6 +164,7 @@ pub fn spawn_outbound(
                 let total = reader.packets_read;
                 scheduler.after_batch(now, total.wrapping_sub(counted) as usize);
                 counted = total;
+                pulse.beat(&shared.heartbeats, now);
                 if let Err(e) = result {
                     tracing::warn!(error = %e, "TUN read failed");
                     drop(reader);
@@ -190,11 +194,13 @@ pub fn spawn_inbound(
             let mut net = UdpOut(&udp);
             let mut queue_drops = TunnelDropCounts::default();
             let inline_replies = std::env::var(INLINE_REPLIES_ENV).map_or(true, |v| v != "off");
+            let mut pulse = shared.heartbeats.pulse(Loop::UdpRx, Instant::now());
             while !stop.load(Ordering::Relaxed) {
                 match udp.recv_batch(&mut batch) {
-                    Ok(0) => {}
+                    Ok(0) => pulse.beat(&shared.heartbeats, Instant::now()),
                     Ok(n) => {
                         let now = Instant::now();
+                        pulse.beat(&shared.heartbeats, now);
                         // Handshake messages go to their own thread.
                         let datagrams = (0..n)
                             .filter_map(|i| batch.get(i))
@@ -251,7 +257,9 @@ pub fn spawn_handshakes(
                 gro: GROTable::default(),
             };
             let mut net = UdpOut(&udp);
+            let mut pulse = shared.heartbeats.pulse(Loop::Handshakes, Instant::now());
             while !stop.load(Ordering::Relaxed) {
+                pulse.beat(&shared.heartbeats, Instant::now());
                 match inbox.recv_batch(&mut batch, BATCH, HANDSHAKE_POLL) {
                     Inbox::Messages => datapath::inbound_batch(
                         &shared,
@@ -279,11 +287,14 @@ pub fn spawn_timers(
         .spawn(move || {
             let mut worker = TimerWorker::new(shared.tunnels.datagram_capacity(), Instant::now());
             let mut net = UdpOut(&udp);
+            let mut pulse = shared.heartbeats.pulse(Loop::Timers, Instant::now());
             while !stop.load(Ordering::Relaxed) {
+                let now = Instant::now();
+                pulse.beat(&shared.heartbeats, now);
                 datapath::timers_tick(
                     &shared,
                     &mut worker,
-                    Instant::now(),
+                    now,
                     || daemon.probe_interval(),
                     &mut net,
                 );

@@ -122,16 +122,14 @@ pub fn route(request: &RequestHead, source: &dyn StatusSource) -> Response {
             Ok(()) => Response::text(Status::Ok, "ok\n"),
             Err(why) => Response::text(Status::Unavailable, format!("unhealthy: {why}\n")),
         },
-        "/readyz" => {
-            if source.status().ready {
-                Response::text(Status::Ok, "ready\n")
-            } else {
-                Response::text(
-                    Status::Unavailable,
-                    "not ready: TUN device or routes not installed yet\n",
-                )
-            }
-        }
+        "/readyz" => match source.liveness() {
+            Err(why) => Response::text(Status::Unavailable, format!("not ready: {why}\n")),
+            Ok(()) if source.status().ready => Response::text(Status::Ok, "ready\n"),
+            Ok(()) => Response::text(
+                Status::Unavailable,
+                "not ready: TUN device or routes not installed yet\n",
+            ),
+        },
         "/" => Response::text(Status::Ok, INDEX),
         _ => Response::text(
             Status::NotFound,
