@@ -41,6 +41,9 @@ EXPORTED_METRICS = {
     "gateway_fragmentation_needed_sent_total",
     "gateway_packets_dropped_total",
     "gateway_config_reloads_total",
+    "gateway_nat_flows_limit",
+    "gateway_state_save_errors_total",
+    "gateway_ready",
 }
 HISTOGRAMS = {"gateway_peer_rtt_seconds"}
 MIN_SCHEMA_VERSION = 36  # Grafana 9+: the panel/field-config model these panels use
@@ -96,6 +99,11 @@ INPUT_SERIES = [
     series("gateway_mss_clamped_total", GA, "0+15" + SAMPLES),
     series("gateway_fragmentation_needed_sent_total", GA, "0+15" + SAMPLES),
     series("gateway_config_reloads_total", GA + ',result="ok"', "0+1" + SAMPLES),
+    series("gateway_nat_flows_limit", GA, "1000" + SAMPLES),
+    series("gateway_nat_flows_limit", GB, "2000" + SAMPLES),
+    series("gateway_state_save_errors_total", GA, "0+1" + SAMPLES),
+    series("gateway_ready", GA, "1" + SAMPLES),
+    series("gateway_ready", GB, "0" + SAMPLES),
 ]
 
 # Exact results for the queries whose arithmetic matters, keyed by panel title and refId, with
@@ -107,10 +115,15 @@ EXACT = {
     ("Throughput per peer", "B"): [('{local_cluster="cluster-a",remote_cluster="cluster-b"}', -1600)],
     ("NAT flows by protocol", "A"): [('{protocol="tcp"}', 40), ('{protocol="udp"}', 2)],
     ("Global IPs available", "A"): [('{cidr="242.0.0.0/16"}', 65525)],
+    # (40 tcp + 2 udp) / 1000
+    ("NAT table fill", "A"): [(f'{{{GA}}}', 0.042)],
+    ("Ready (gateway_ready)", "A"): [(f'{{{GA}}}', 1)],
 }
 # And the connection status of the other direction, where the tunnel is in error (0).
 EXACT_CLUSTER_B = {
     ("Connection status", "A"): [('{local_cluster="cluster-b",remote_cluster="cluster-a"}', 0)],
+    ("NAT table fill", "A"): [(f'{{{GB}}}', 0.5)],
+    ("Ready (gateway_ready)", "A"): [(f'{{{GB}}}', 0)],
 }
 
 

@@ -121,6 +121,11 @@ def check_config(where, gateway, mounts, configmaps, failures):
     run_dir = mount_of(mounts, "emptyDir")
     if run_dir is None or not inside(socket, run_dir):
         failures.add(where, f"{CONFIG_KEY} admin_socket {socket} is not inside a writable emptyDir (the root filesystem is read-only)")
+    # Absent means /var/run/wireguard/<tunnel>.sock, on the read-only root: `wg show` would
+    # find nothing and the gateway would log a warning at every start.
+    uapi = config.get("uapi_socket", f"/var/run/wireguard/{config.get('tunnel', {}).get('name', 'gw0')}.sock")
+    if uapi != "" and (run_dir is None or not inside(uapi, run_dir)):
+        failures.add(where, f"{CONFIG_KEY} uapi_socket {uapi} is not inside a writable emptyDir (the root filesystem is read-only); set it under {run_dir} or to \"\"")
 
 
 def main():

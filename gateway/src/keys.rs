@@ -10,9 +10,9 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use std::fmt;
-use std::fs::File;
+use std::fs::OpenOptions;
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use zeroize::{Zeroize, Zeroizing};
@@ -273,7 +273,13 @@ fn read_secret_file(path: &Path, what: &'static str) -> Result<[u8; KEY_LEN], Ke
         path: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(read_error)?;
+    // O_NONBLOCK: a FIFO in place of the key must be refused below, not
+    // block the reader (a reload on the main loop) forever.
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(read_error)?;
     let metadata = file.metadata().map_err(read_error)?;
     if !metadata.is_file() {
         return Err(KeyFileError::NotAFile {
@@ -331,5 +337,22 @@ mod tests {
         assert_eq!(decode_key(&text), Err(KeyError::InvalidBase64));
         let text = format!("{}A=", "A".repeat(42));
         assert_eq!(decode_key(&text), Ok([0; KEY_LEN]));
+    }
+
+    #[test]
+    fn a_fifo_in_place_of_a_key_is_refused_without_blocking() {
+        let dir = std::env::temp_dir().join(format!("gw-keys-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("private.key");
+        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let result = PrivateKey::load_file(&fifo);
+        assert!(
+            matches!(result, Err(KeyFileError::NotAFile { .. })),
+            "{result:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

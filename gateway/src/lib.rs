@@ -4,6 +4,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod files;
 pub mod health;
 pub mod io;
 pub mod keys;

@@ -30,6 +30,10 @@ pub const COPIES_PER_SIZE: usize = 2;
 pub struct MtuProbes {
     /// (peer gateway IP, probe size) to send.
     pending: Vec<(Ipv4Addr, u16)>,
+    /// (peer gateway IP, size) of the round under way: only replies to these
+    /// are recorded, so echo replies a peer sends unasked (any source its
+    /// routed CIDRs allow, any size) cannot grow `passed`.
+    asked: BTreeSet<(Ipv4Addr, u16)>,
     /// (peer gateway IP, size) answered with an unfragmented reply of that size.
     passed: BTreeSet<(Ipv4Addr, u16)>,
 }
@@ -37,12 +41,19 @@ pub struct MtuProbes {
 impl MtuProbes {
     /// Queues one round of probes to `target` (replacing answers from an earlier search).
     pub fn request(&mut self, target: Ipv4Addr, sizes: &[u16]) {
-        self.passed.retain(|(ip, _)| *ip != target);
+        self.finish(target);
         for &size in sizes {
+            self.asked.insert((target, size));
             for _ in 0..COPIES_PER_SIZE {
                 self.pending.push((target, size));
             }
         }
+    }
+
+    /// Ends a search: forgets what was asked of `target` and its answers.
+    pub fn finish(&mut self, target: Ipv4Addr) {
+        self.asked.retain(|(ip, _)| *ip != target);
+        self.passed.retain(|(ip, _)| *ip != target);
     }
 
     /// The probes to send now; the queue is empty afterwards.
@@ -56,8 +67,9 @@ impl MtuProbes {
         if reply.ident != MTU_PROBE_IDENT {
             return false;
         }
-        if !reply.fragment && reply.total_len == reply.seq {
-            self.passed.insert((reply.src, reply.seq));
+        let answer = (reply.src, reply.seq);
+        if !reply.fragment && reply.total_len == reply.seq && self.asked.contains(&answer) {
+            self.passed.insert(answer);
         }
         true
     }
@@ -209,6 +221,34 @@ mod tests {
         p[6] |= 0x20;
         assert!(probes.handle_reply(&parse_echo_reply(p, a).unwrap()));
         assert!(probes.passed(b).is_empty());
+    }
+
+    #[test]
+    fn only_answers_to_the_round_under_way_are_kept() {
+        let (a, b) = (Ipv4Addr::new(242, 0, 0, 1), Ipv4Addr::new(243, 0, 0, 1));
+        let reply_of = |size: u16| {
+            let mut buf = vec![0u8; 2000];
+            let len = write_mtu_probe(a, b, size, &mut buf).unwrap();
+            let p = &mut buf[..len];
+            p.copy_within(12..16, 16);
+            p[12..16].copy_from_slice(&b.octets());
+            p[20] = 0;
+            parse_echo_reply(p, a).unwrap()
+        };
+        let mut probes = MtuProbes::default();
+        // Unasked replies (no search, then sizes not in the round) are
+        // consumed but not kept: a peer cannot grow the set.
+        for size in 600..1400 {
+            assert!(probes.handle_reply(&reply_of(size)));
+        }
+        assert!(probes.passed(b).is_empty());
+        probes.request(b, &[1000, 1400]);
+        for size in [999, 1000, 1001, 1400] {
+            probes.handle_reply(&reply_of(size));
+        }
+        assert_eq!(probes.passed(b), vec![1000, 1400]);
+        probes.finish(b);
+        assert!(probes.passed(b).is_empty() && probes.asked.is_empty());
     }
 
     #[test]

@@ -201,4 +201,10 @@ pub trait StatusSource: Send + Sync {
     fn liveness(&self) -> Result<(), String> {
         Ok(())
     }
+    /// Readiness for `/readyz`, polled by the kubelet every few seconds:
+    /// sources with an expensive [`StatusSource::status`] (a walk of the NAT
+    /// table) answer it without building one.
+    fn ready(&self) -> bool {
+        self.status().ready
+    }
 }

@@ -11,6 +11,7 @@
 //! - The private key is never sent (a `get` answer carries no `private_key`),
 //!   so `wg show` prints no interface key lines; `gwctl peers` shows the public key.
 
+use crate::admin::deadline::DeadlineReader;
 use crate::status::{GatewayStatus, PeerView, StatusSource};
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Write};
@@ -24,6 +25,9 @@ use std::time::Duration;
 const MAX_REQUEST_BYTES: u64 = 64 * 1024;
 /// A client that sends nothing for this long is dropped.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A whole UAPI connection: `wg show` sends one request and reads the answer
+/// in milliseconds; two per-read timeouts' worth is ample.
+const CONNECTION_DEADLINE: Duration = Duration::from_secs(10);
 /// `-EPERM`: `wg set` prints "Operation not permitted". UAPI errnos are
 /// negative, as wireguard-go sends them (`wg` negates them back).
 const ERRNO_NOT_PERMITTED: i32 = -libc::EPERM;
@@ -99,10 +103,13 @@ fn accept_loop(listener: &UnixListener, source: &dyn StatusSource) {
 }
 
 fn serve_client(stream: UnixStream, source: &dyn StatusSource) -> io::Result<()> {
-    stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
     stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
     let mut writer = stream.try_clone()?;
-    let mut reader = BufReader::new(io::Read::take(stream, MAX_REQUEST_BYTES));
+    // The whole connection, not just each read, is bounded: this thread
+    // serves one client at a time, and a client trickling bytes must not
+    // keep `wg show` from everyone else.
+    let reader = DeadlineReader::new(stream, CLIENT_TIMEOUT, CONNECTION_DEADLINE);
+    let mut reader = BufReader::new(io::Read::take(reader, MAX_REQUEST_BYTES));
     loop {
         let Some(operation) = read_request(&mut reader)? else {
             return Ok(()); // the client closed the connection

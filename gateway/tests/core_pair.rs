@@ -288,3 +288,34 @@ fn a_jumbo_underlay_carries_packets_up_to_its_tunnel_mtu() {
     );
     assert_eq!(fields(&icmp).dst, POD);
 }
+
+/// The gateway's own address answers pings and MTU probes only: with the pod
+/// on the host network, TCP or UDP to it would reach the node's services
+/// (kubelet, sshd, the metrics port) from other clusters.
+#[test]
+fn only_icmp_reaches_the_gateway_address_through_the_tunnel() {
+    use gateway::tunnel::TunnelDrop;
+    let mut lab = Lab::new();
+    let a_gateway = lab.a.gateway_ip();
+    let node_services = [
+        tcp_packet(
+            (POD, 40_100),
+            (a_gateway, 10_250),
+            SYN,
+            &tcp_options::LINUX_SYN,
+            b"",
+        ),
+        udp_packet((POD, 40_101), (a_gateway, 9898), b"GET /metrics"),
+    ];
+    lab.exchange(Side::B, &node_services);
+    assert!(
+        lab.a.take_tun().is_empty(),
+        "TCP/UDP to the gateway address reached the node"
+    );
+    assert_eq!(lab.a.tunnel_drops(TunnelDrop::NotForGateway), 2);
+
+    let ping = icmp_echo(POD, a_gateway, true, 7, 1, b"ping!");
+    lab.exchange(Side::B, &[ping]);
+    assert_eq!(lab.a.probes_answered, 1, "the ping reached A's kernel");
+    assert_eq!(lab.a.tunnel_drops(TunnelDrop::NotForGateway), 2);
+}

@@ -381,7 +381,7 @@ fi
 cp "$work/cluster-a.yaml" "$RUN_DIR/cluster-a/gateway.yaml"
 answer=$("$gwctl" reload --socket "$(socket_of a)" 2>&1)
 status=$?
-if ((status == 0)) && [[ $answer == "reloaded: "* ]]; then
+if ((status == 0)) && [[ $answer == "reloaded: peers: 1; exports: "* ]]; then
     pass "the original file: exit 0, '$answer'"
 else
     fail "reloading the original file should succeed with exit 0; got exit $status: $answer"

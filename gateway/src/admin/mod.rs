@@ -2,6 +2,7 @@
 //! daemon and used by `gwctl`. Format and stability promise: docs/admin-api.md.
 
 pub mod client;
+pub mod deadline;
 pub mod protocol;
 pub mod server;
 

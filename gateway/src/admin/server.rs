@@ -2,6 +2,7 @@
 //! one thread per connection (an operator's `gwctl`, rarely more than one at a
 //! time), requests answered from [`StatusSource`].
 
+use super::deadline::DeadlineReader;
 use super::protocol::{parse_request, to_line, Request, Response, MAX_REQUEST_BYTES};
 use crate::status::StatusSource;
 use std::fs::{self, DirBuilder, Permissions};
@@ -22,7 +23,8 @@ const DIR_MODE: u32 = 0o700;
 /// Connections served at once; more are closed at accept, so a local client
 /// looping on connect cannot make the daemon spawn threads without bound.
 const MAX_CONNECTIONS: usize = 16;
-/// A connection idle this long between requests is closed.
+/// A connection idle this long between requests is closed, and a request
+/// must be complete within it (see [`DeadlineReader`]).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A client that does not read its response within this is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -167,19 +169,20 @@ impl Drop for ConnectionSlot {
 }
 
 fn serve_connection(stream: UnixStream, source: &dyn StatusSource, actions: &Mutex<()>) {
-    if stream.set_read_timeout(Some(IDLE_TIMEOUT)).is_err()
-        || stream.set_write_timeout(Some(WRITE_TIMEOUT)).is_err()
-    {
+    if stream.set_write_timeout(Some(WRITE_TIMEOUT)).is_err() {
         return;
     }
     let Ok(read_half) = stream.try_clone() else {
         return;
     };
-    let mut reader = BufReader::new(read_half);
+    // Each request must be complete within IDLE_TIMEOUT of the previous
+    // answer (or of connecting), however it trickles in.
+    let mut reader = BufReader::new(DeadlineReader::new(read_half, IDLE_TIMEOUT, IDLE_TIMEOUT));
     let mut writer = stream;
     // One byte more than the limit tells "exactly at the limit" from "over it".
     const READ_LIMIT: u64 = MAX_REQUEST_BYTES as u64 + 1;
     loop {
+        reader.get_mut().restart(IDLE_TIMEOUT);
         let mut line = Vec::new();
         match (&mut reader).take(READ_LIMIT).read_until(b'\n', &mut line) {
             Ok(0) | Err(_) => return,

@@ -453,6 +453,11 @@ fn drop_hint(reason: &str) -> Option<&'static str> {
         "no_flow" => "replies arrive for egress flows that no longer exist: normal right after a restart; steady growth means flows expire too early",
         "under_load" => "handshake initiations beyond the rate limit (100 a second), answered with cookie replies instead: many peers (re)connecting at once, or a flood of initiations — see their sources with `tcpdump -ni any udp port 4500`; established tunnels carry on",
         "handshake_queue_full" => "handshake messages dropped unread: more arrive than the handshake thread answers even with cookie replies, i.e. a flood; peers retry every 5 s — find the sources (`tcpdump -ni any udp port 4500`) and filter them before the gateway",
+        "bad_mac" => "handshake messages not made for our public key: a peer (find it with `tcpdump -ni any udp port 4500`) has a wrong or old public key for this cluster in its config — compare with this gateway's public key (`gwctl peers -o dump`: first line, second column)",
+        "unknown_peer" => "handshakes from a public key we have no peer for (or data for a session we never had): a peer rotated its key, or a new cluster was added on its side only — update peers[].public_key here and `gwctl reload`",
+        "handshake_rejected" => "handshake messages that fail after the key check: a pre-shared key that differs between the two sides, or forged messages",
+        "replay" => "replayed data or handshake initiations not newer than the last: a peer whose clock stepped back (no NTP, VM snapshot) is refused until its clock passes the old value — fix its clock, or restart this gateway",
+        "not_for_gateway" => "peers send TCP/UDP to this gateway's own global IP, which answers ICMP only (so the node's services stay unreachable through the tunnel): something on the other side scans or misuses the gateway address",
         "too_big" => "DF packets larger than the tunnel MTU, answered with frag-needed: if senders ignore it (ICMP blocked), lower the Pod MTU",
         _ => return None,
     })

@@ -36,10 +36,12 @@ impl Config {
 
     /// Reads a config file and validates it (see [`Config::from_yaml`]).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = crate::files::read_text_bounded(path, crate::files::MAX_CONFIG_BYTES).map_err(
+            |source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            },
+        )?;
         Config::from_yaml(&text)
     }
 }

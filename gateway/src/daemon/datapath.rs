@@ -14,7 +14,7 @@
 use crate::health::parse_echo_reply;
 use crate::io::tun::HEADROOM;
 use crate::io::udp::SendBatch;
-use crate::tunnel::{DatagramSink, Inbound, TunnelDropCounts, Tunnels};
+use crate::tunnel::{DatagramSink, Inbound, TunnelDrop, TunnelDropCounts, Tunnels};
 use natcore::{Counters, Engine, Verdict};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -31,6 +31,9 @@ pub const MAX_PACKET: usize = 65_535;
 pub const SEND_SLOTS: usize = crate::io::tun::READ_BATCH + 64;
 /// WireGuard data overhead: 16 header + 16 tag.
 const WG_OVERHEAD: usize = 16 + 16;
+/// The IPv4 header's protocol byte, and ICMP's number there (RFC 792).
+const IP_PROTOCOL: usize = 9;
+const ICMP: u8 = 1;
 
 /// What the workers share.
 pub struct Shared {
@@ -186,6 +189,10 @@ pub fn inbound_batch<'d>(
             Inbound::Packet { len, .. } => {
                 let packet = &mut buf[HEADROOM..HEADROOM + len];
                 if destination_of(packet) == Some(shared.gateway_ip) {
+                    if packet.get(IP_PROTOCOL) != Some(&ICMP) {
+                        w.drops.add(TunnelDrop::NotForGateway);
+                        continue;
+                    }
                     if let Some(reply) = parse_echo_reply(packet, shared.gateway_ip) {
                         let ours = shared
                             .health

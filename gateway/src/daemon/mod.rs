@@ -12,6 +12,7 @@ pub mod handshakes;
 pub mod liveness;
 pub mod probes;
 pub mod reload_replies;
+pub mod reload_summary;
 pub mod runtime;
 pub mod setup;
 pub mod signals;

@@ -161,6 +161,9 @@ pub fn mtu_search(
             }
         }
     });
+    if let Ok(mut h) = lock() {
+        h.mtu.finish(target);
+    }
     match failure {
         Some(e) => Err(e),
         None => Ok(largest),

@@ -4,6 +4,7 @@
 use super::bulk_scheduling::{Availability, SchedulingSnapshot};
 use super::datapath::{tunnel_drop_counts, Shared};
 use super::reload_replies::{self, ReloadReplies, REPLY_TIMEOUT};
+use super::reload_summary::reload_summary;
 use super::runtime::{peer_specs, probe_targets, tun_routes};
 use super::setup::ipam_spec;
 use super::signals::ControlEvent;
@@ -242,6 +243,7 @@ impl Daemon {
                 .engine
                 .set_routing(new.remote_global_blocks(), new.routed_cidrs());
         }
+        let summary = reload_summary(old, &new);
         let (ipam, notices) = control
             .ipam
             .update(ipam_spec(&new))
@@ -265,7 +267,8 @@ impl Daemon {
         control.config = new;
         drop(control);
         self.save_ipam();
-        Ok(format!("peers: {change:?}"))
+        tracing::debug!(?change, "peer sessions after reload");
+        Ok(summary)
     }
 
     fn peer_view(
@@ -291,7 +294,7 @@ impl Daemon {
         let (mut status, mut reason) = match &info.status {
             PeerStatus::Connected => (ConnectionStatus::Connected, None),
             PeerStatus::Connecting => (ConnectionStatus::Connecting, None),
-            other => (ConnectionStatus::Error, Some(format!("{other:?}"))),
+            PeerStatus::Error(why) => (ConnectionStatus::Error, Some(why.reason().to_string())),
         };
         if globalnet
             && status == ConnectionStatus::Connected
@@ -489,7 +492,7 @@ impl StatusSource for Daemon {
             tunnel_mtu: config.tunnel.mtu,
             uptime_seconds: self.started.elapsed().as_secs_f64(),
             // Ready means forwarding: set up, and no data-path loop stuck.
-            ready: self.ready.load(Ordering::SeqCst) && self.liveness().is_ok(),
+            ready: StatusSource::ready(self),
             peers,
             exports,
             egress,
@@ -517,6 +520,10 @@ impl StatusSource for Daemon {
             .send(ControlEvent::Reload)
             .map_err(|_| "the gateway is stopping".to_string())?;
         waiter.wait(REPLY_TIMEOUT)
+    }
+
+    fn ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst) && self.liveness().is_ok()
     }
 
     fn liveness(&self) -> Result<(), String> {

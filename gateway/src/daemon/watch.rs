@@ -10,6 +10,7 @@
 //! the same for an editor's rename-over, a symlink swap or an in-place write.
 
 use super::signals::ControlEvent;
+use crate::files::{read_bounded, MAX_CONFIG_BYTES};
 use std::path::PathBuf;
 use std::sync::mpsc::Sender;
 use std::time::Duration;
@@ -26,12 +27,12 @@ pub fn spawn(
     interval: Duration,
     events: Sender<ControlEvent>,
 ) -> std::io::Result<()> {
-    let mut last = std::fs::read(&path).ok();
+    let mut last = read_bounded(&path, MAX_CONFIG_BYTES).ok();
     std::thread::Builder::new()
         .name("config-watch".into())
         .spawn(move || loop {
             std::thread::sleep(interval);
-            let Ok(now) = std::fs::read(&path) else {
+            let Ok(now) = read_bounded(&path, MAX_CONFIG_BYTES) else {
                 continue;
             };
             if last.as_deref() != Some(&now[..]) {

@@ -124,7 +124,7 @@ pub fn route(request: &RequestHead, source: &dyn StatusSource) -> Response {
         },
         "/readyz" => match source.liveness() {
             Err(why) => Response::text(Status::Unavailable, format!("not ready: {why}\n")),
-            Ok(()) if source.status().ready => Response::text(Status::Ok, "ready\n"),
+            Ok(()) if source.ready() => Response::text(Status::Ok, "ready\n"),
             Ok(()) => Response::text(
                 Status::Unavailable,
                 "not ready: TUN device or routes not installed yet\n",

@@ -54,13 +54,18 @@ pub enum TunnelDrop {
     NoEndpoint,
     /// An outbound packet whose destination no peer's allowed CIDRs cover.
     NoRoute,
+    /// A decrypted packet to our own gateway address that is not ICMP. The
+    /// address answers pings and MTU probes; with the pod on the host
+    /// network, anything else would reach the node's own services (kubelet,
+    /// sshd, the metrics port) from other clusters.
+    NotForGateway,
     /// Any other boringtun error (should not happen).
     Internal,
 }
 
 impl TunnelDrop {
     /// Number of reasons; the length of [`TunnelDrop::ALL`].
-    pub const COUNT: usize = 18;
+    pub const COUNT: usize = 19;
 
     /// Every reason, in label order; used to pre-register metric children.
     pub const ALL: [TunnelDrop; Self::COUNT] = [
@@ -81,6 +86,7 @@ impl TunnelDrop {
         TunnelDrop::BufferTooSmall,
         TunnelDrop::NoEndpoint,
         TunnelDrop::NoRoute,
+        TunnelDrop::NotForGateway,
         TunnelDrop::Internal,
     ];
 
@@ -104,6 +110,7 @@ impl TunnelDrop {
             TunnelDrop::BufferTooSmall => "buffer_too_small",
             TunnelDrop::NoEndpoint => "no_endpoint",
             TunnelDrop::NoRoute => "no_route",
+            TunnelDrop::NotForGateway => "not_for_gateway",
             TunnelDrop::Internal => "internal",
         }
     }

@@ -93,6 +93,20 @@ pub enum PeerError {
     NoHandshakeResponse,
 }
 
+impl PeerError {
+    /// What `gwctl peers` shows after "error: ", with where to look first.
+    pub fn reason(self) -> &'static str {
+        match self {
+            PeerError::HandshakeStale => {
+                "no handshake for over 2m10s: rekeying fails (is the peer up, and does UDP reach it both ways?)"
+            }
+            PeerError::NoHandshakeResponse => {
+                "handshake initiations unanswered (wrong endpoint, UDP blocked on the way, or the peer lacks our public key)"
+            }
+        }
+    }
+}
+
 impl PeerStatus {
     /// Stable label: `connected`, `connecting`, `error`.
     pub const fn as_str(self) -> &'static str {

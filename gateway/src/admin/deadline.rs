@@ -1,0 +1,100 @@
+//! A read side with an overall deadline, for the owner-only sockets (admin
+//! API, WireGuard UAPI). A socket read timeout alone bounds each read, so a
+//! client trickling one byte just inside it would hold a connection slot (or
+//! the UAPI's only thread) forever; the deadline bounds the whole request.
+
+use std::io::{self, Read};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+/// Reads from a Unix stream until a deadline, each read bounded by `per_read`.
+#[derive(Debug)]
+pub struct DeadlineReader {
+    stream: UnixStream,
+    per_read: Duration,
+    deadline: Instant,
+}
+
+impl DeadlineReader {
+    /// Reads from `stream` until `within` from now.
+    pub fn new(stream: UnixStream, per_read: Duration, within: Duration) -> Self {
+        DeadlineReader {
+            stream,
+            per_read,
+            deadline: Instant::now() + within,
+        }
+    }
+
+    /// Starts a new deadline, `within` from now (e.g. for the next request).
+    pub fn restart(&mut self, within: Duration) {
+        self.deadline = Instant::now() + within;
+    }
+}
+
+impl Read for DeadlineReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "request not complete before its deadline",
+            ));
+        }
+        // A zero timeout would mean "block forever" to set_read_timeout.
+        let timeout = left.min(self.per_read).max(Duration::from_millis(1));
+        self.stream.set_read_timeout(Some(timeout))?;
+        self.stream.read(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+
+    #[test]
+    fn a_trickling_client_is_cut_off_at_the_deadline() {
+        let (server, mut client) = UnixStream::pair().unwrap();
+        let trickle = std::thread::spawn(move || {
+            // One byte every 50 ms, well inside the per-read timeout, never a newline.
+            for _ in 0..40 {
+                if client.write_all(b"x").is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let started = Instant::now();
+        let reader =
+            DeadlineReader::new(server, Duration::from_secs(1), Duration::from_millis(300));
+        let mut line = String::new();
+        let err = BufReader::new(reader).read_line(&mut line).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(300) && took < Duration::from_millis(900),
+            "{took:?}"
+        );
+        let _ = trickle.join();
+    }
+
+    #[test]
+    fn a_prompt_request_is_read_and_the_deadline_can_restart() {
+        let (server, mut client) = UnixStream::pair().unwrap();
+        let mut reader = BufReader::new(DeadlineReader::new(
+            server,
+            Duration::from_secs(1),
+            Duration::from_millis(200),
+        ));
+        client.write_all(b"first\n").unwrap();
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert_eq!(line, "first\n");
+        std::thread::sleep(Duration::from_millis(250)); // past the first deadline
+        reader.get_mut().restart(Duration::from_millis(200));
+        client.write_all(b"second\n").unwrap();
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        assert_eq!(line, "second\n");
+    }
+}
