@@ -10,7 +10,7 @@ mod fake_source;
 use fake_source::{sample_status, FakeSource};
 use gateway::metrics::serve_metrics_on;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -476,25 +476,40 @@ fn stalled_client_gets_408_instead_of_holding_a_thread() {
     assert!(started.elapsed() < Duration::from_secs(8));
 }
 
+/// A connection from `from` (a 127.0.0.0/8 address) that sends half a
+/// request head and so holds a connection thread.
+fn half_open_from(from: Ipv4Addr, addr: SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::from((from, 0)).into()).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let mut stream: TcpStream = socket.into();
+    stream.write_all(b"GET /metrics HTTP/1.1\r\n").unwrap();
+    stream
+}
+
+/// Whether a connection from `from` is closed without an answer.
+fn refused_from(from: Ipv4Addr, addr: SocketAddr) -> bool {
+    let mut over = half_open_from(from, addr);
+    over.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = over.write_all(b"\r\n");
+    let mut reply = Vec::new();
+    let _ = over.read_to_end(&mut reply);
+    reply.is_empty()
+}
+
 #[test]
 fn connections_beyond_the_cap_are_closed_and_slots_come_back() {
     const CAP: usize = 32; // server.rs MAX_CONNECTIONS
+    const PER_ADDRESS: usize = 8; // server.rs MAX_CONNECTIONS_PER_ADDRESS
     let (addr, _) = serve(FakeSource::new(sample_status()));
-    // Half a request head each: every one holds a connection thread.
     let idle: Vec<TcpStream> = (0..CAP)
-        .map(|_| {
-            let mut s = TcpStream::connect(addr).unwrap();
-            s.write_all(b"GET /metrics HTTP/1.1\r\n").unwrap();
-            s
-        })
+        .map(|i| half_open_from(Ipv4Addr::new(127, 0, 0, 1 + (i / PER_ADDRESS) as u8), addr))
         .collect();
     std::thread::sleep(Duration::from_millis(200)); // let the server accept them all
-    let mut over = TcpStream::connect(addr).unwrap();
-    over.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let _ = over.write_all(b"GET /healthz HTTP/1.1\r\n\r\n");
-    let mut reply = Vec::new();
-    let _ = over.read_to_end(&mut reply);
-    assert!(reply.is_empty(), "over the cap: closed without an answer");
+    assert!(
+        refused_from(Ipv4Addr::new(127, 0, 0, 9), addr),
+        "over the cap: closed without an answer"
+    );
 
     drop(idle); // the server sees EOF, answers 400 into the void, frees the slots
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -505,6 +520,23 @@ fn connections_beyond_the_cap_are_closed_and_slots_come_back() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+#[test]
+fn one_address_cannot_take_every_slot_from_the_probes() {
+    const PER_ADDRESS: usize = 8; // server.rs MAX_CONNECTIONS_PER_ADDRESS
+    let (addr, _) = serve(FakeSource::new(sample_status()));
+    let hog = Ipv4Addr::new(127, 0, 0, 2);
+    let _idle: Vec<TcpStream> = (0..PER_ADDRESS)
+        .map(|_| half_open_from(hog, addr))
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        refused_from(hog, addr),
+        "a ninth connection from one address is refused"
+    );
+    // The kubelet (another address) is still answered.
+    assert_eq!(get_code(addr, "/healthz"), Some(200));
 }
 
 /// Status code, or None when the server closed without answering.

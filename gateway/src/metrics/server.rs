@@ -7,16 +7,22 @@ use super::encode::{
 };
 use super::http::{parse_head, read_head, Method, RequestHead, Response, Status, HEAD_DEADLINE};
 use crate::status::StatusSource;
+use std::collections::HashMap;
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 /// Connections served at once: a scraper or two and the kubelet's probes need
 /// a handful; the cap keeps a flood from spawning unbounded threads.
 const MAX_CONNECTIONS: usize = 32;
+/// Connections from one address at once. A client that opens connections and
+/// sends nothing holds each for up to HEAD_DEADLINE; this keeps one such
+/// client (a pod on the network) from taking all MAX_CONNECTIONS and starving
+/// the kubelet's probes, which would restart the gateway. 32 / 8 = 4 busy
+/// addresses are needed to fill the cap.
+const MAX_CONNECTIONS_PER_ADDRESS: usize = 8;
 /// Each read of the request head; the head as a whole has HEAD_DEADLINE.
 const READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// A scraper that stops reading its response is dropped.
@@ -47,18 +53,18 @@ pub fn serve_metrics_on(
 }
 
 fn accept_loop(listener: &TcpListener, source: &Arc<dyn StatusSource>) {
-    let active = Arc::new(AtomicUsize::new(0));
+    let active = Arc::new(Slots::default());
     loop {
-        let stream = match listener.accept() {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
             Err(e) => {
                 tracing::warn!(error = %e, "metrics accept failed");
                 thread::sleep(ACCEPT_BACKOFF);
                 continue;
             }
         };
-        // Over the cap the stream is dropped, which closes it.
-        let Some(slot) = ConnectionSlot::claim(&active) else {
+        // Over a cap the stream is dropped, which closes it.
+        let Some(slot) = ConnectionSlot::claim(&active, peer.ip()) else {
             continue;
         };
         let source = Arc::clone(source);
@@ -74,24 +80,54 @@ fn accept_loop(listener: &TcpListener, source: &Arc<dyn StatusSource>) {
     }
 }
 
+/// Connections in progress, in all and per client address.
+#[derive(Default)]
+struct Slots {
+    by_address: Mutex<HashMap<IpAddr, usize>>,
+}
+
 /// One of the MAX_CONNECTIONS places, given back when the connection ends
 /// (even if serving it panicked).
-struct ConnectionSlot(Arc<AtomicUsize>);
+struct ConnectionSlot {
+    slots: Arc<Slots>,
+    address: IpAddr,
+}
 
 impl ConnectionSlot {
-    fn claim(active: &Arc<AtomicUsize>) -> Option<Self> {
-        active
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < MAX_CONNECTIONS).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| ConnectionSlot(Arc::clone(active)))
+    fn claim(slots: &Arc<Slots>, address: IpAddr) -> Option<Self> {
+        let mut by_address = slots
+            .by_address
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let total: usize = by_address.values().sum();
+        let mine = by_address.entry(address).or_insert(0);
+        if total >= MAX_CONNECTIONS || *mine >= MAX_CONNECTIONS_PER_ADDRESS {
+            if *mine == 0 {
+                by_address.remove(&address);
+            }
+            return None;
+        }
+        *mine += 1;
+        Some(ConnectionSlot {
+            slots: Arc::clone(slots),
+            address,
+        })
     }
 }
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        let mut by_address = self
+            .slots
+            .by_address
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = by_address.get_mut(&self.address) {
+            *n -= 1;
+            if *n == 0 {
+                by_address.remove(&self.address);
+            }
+        }
     }
 }
 
