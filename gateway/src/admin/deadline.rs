@@ -43,7 +43,14 @@ impl Read for DeadlineReader {
         // A zero timeout would mean "block forever" to set_read_timeout.
         let timeout = left.min(self.per_read).max(Duration::from_millis(1));
         self.stream.set_read_timeout(Some(timeout))?;
-        self.stream.read(buf)
+        match self.stream.read(buf) {
+            // A socket read timeout shows as EAGAIN: name it for what it is.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no data within the read timeout or before the deadline",
+            )),
+            other => other,
+        }
     }
 }
 
