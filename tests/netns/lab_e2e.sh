@@ -270,4 +270,59 @@ else
     fail "raw pod IP: $PINGS packets sent but only $((after_a - before_a)) drops counted in cluster-a (no_route|not_local_source) and $((after_b - before_b)) in cluster-b (not_ours)"
 fi
 
+
+# Each data-path thread beats at least every 200 ms when idle; /healthz fails (and /readyz with
+# it) once one has been silent for 10 s. So after more than 10 s up both must still answer ok.
+section "health: /healthz and /readyz after more than 10 s up"
+for x in a b; do
+    up=$(ps -o etimes= -p "$(head -n1 "$RUN_DIR/cluster-$x/gateway.pid" | tr -dc '0-9')" | tr -d ' ')
+    ((${up:-0} > 10)) || sleep $((11 - ${up:-0}))
+    address=$(metrics_address_of "$x")
+    health=$(in_gw "$x" curl -sS --max-time 3 "http://$address/healthz" 2>&1)
+    ready=$(in_gw "$x" curl -sS --max-time 3 "http://$address/readyz" 2>&1)
+    if [[ $health == ok && $ready == ready && $(metric "$x" gateway_ready) == 1* ]]; then
+        pass "cluster-$x (up ${up:-?} s): /healthz '$health', /readyz '$ready', gateway_ready 1"
+    else
+        fail "cluster-$x (up ${up:-?} s): /healthz '$health', /readyz '$ready', gateway_ready '$(metric "$x" gateway_ready)'"
+    fi
+done
+
+# cluster-a's gateway address answers pings from cluster-b, but a TCP service on cluster-a's
+# gateway node (here a listener in its namespace on 0.0.0.0) is not reachable through the tunnel.
+section "the gateway's own address: ICMP only through the tunnel"
+node_port=7777
+in_gw a python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(8); s.settimeout(20)
+try:
+    while True:
+        c, _ = s.accept(); c.sendall(b"node service\n"); c.close()
+except OSError:
+    pass
+' "$node_port" &
+listener=$!
+sleep 0.3
+before=0 after=0
+drops_total before a not_for_gateway || true
+answer=$(in_pod b python3 -c '
+import socket, sys
+try:
+    print(socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2).recv(64).decode().strip())
+except OSError as e:
+    print(f"refused: {e}")
+' "$(gateway_ip_of a)" "$node_port")
+kill "$listener" 2>/dev/null; wait "$listener" 2>/dev/null
+drops_total after a not_for_gateway || true
+if [[ $answer == "node service" ]]; then
+    fail "cluster-b-pod1 reached a TCP service on cluster-a's gateway node through the tunnel"
+elif ((after > before)); then
+    pass "cluster-b-pod1 -> $(gateway_ip_of a):$node_port: $answer; not_for_gateway $before -> $after"
+else
+    fail "the connection failed ($answer) but cluster-a counted no not_for_gateway drop ($before -> $after): was it sent through the tunnel?"
+fi
+got=$(ping_received in_pod b ping -c 3 -i 0.2 -W 1 "$(gateway_ip_of a)")
+if [[ $got -ge 1 ]]; then pass "cluster-b-pod1 pings $(gateway_ip_of a): $got of 3 answered"
+else fail "cluster-b-pod1 gets no ping reply from $(gateway_ip_of a)"; fi
+
 finish
