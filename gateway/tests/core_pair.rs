@@ -319,3 +319,39 @@ fn only_icmp_reaches_the_gateway_address_through_the_tunnel() {
     assert_eq!(lab.a.probes_answered, 1, "the ping reached A's kernel");
     assert_eq!(lab.a.tunnel_drops(TunnelDrop::NotForGateway), 2);
 }
+
+/// What the gateway node itself opens to another cluster (an operator's curl
+/// from the node: source = the gateway address, no NAT) gets its replies.
+#[test]
+fn the_gateway_nodes_own_connections_get_their_replies() {
+    use gateway::tunnel::TunnelDrop;
+    let mut lab = Lab::new();
+    let a_gateway = lab.a.gateway_ip();
+    let export = lab.b.export_ip(B_EXPORT);
+    let syn = tcp_packet(
+        (a_gateway, 45_000),
+        (export, 8080),
+        SYN,
+        &tcp_options::LINUX_SYN,
+        b"",
+    );
+    lab.exchange(Side::A, &[syn]);
+    let at_b = only_packet(&mut lab, Side::B);
+    let seen = fields(&at_b);
+    assert_eq!((seen.src, seen.dst), (a_gateway, CLUSTER_IP));
+    let syn_ack = tcp_packet(
+        (CLUSTER_IP, 8080),
+        (seen.src, seen.src_port),
+        SYN | ACK,
+        &tcp_options::MSS_1460,
+        b"",
+    );
+    lab.exchange(Side::B, &[syn_ack]);
+    let at_a = only_packet(&mut lab, Side::A);
+    let back = fields(&at_a);
+    assert_eq!(
+        (back.src, back.dst, back.dst_port),
+        (export, a_gateway, 45_000)
+    );
+    assert_eq!(lab.a.tunnel_drops(TunnelDrop::NotForGateway), 0);
+}

@@ -288,8 +288,9 @@ for x in a b; do
 done
 
 # cluster-a's gateway address answers pings from cluster-b, but a TCP service on cluster-a's
-# gateway node (here a listener in its namespace on 0.0.0.0) is not reachable through the tunnel.
-section "the gateway's own address: ICMP only through the tunnel"
+# gateway node (here a listener in its namespace on 0.0.0.0) is not reachable through the tunnel;
+# what the node itself opens to cluster-b (source: the gateway address) gets its replies.
+section "the gateway's own address: pings, and replies to the node's own connections only"
 node_port=7777
 in_gw a python3 -c '
 import socket, sys
@@ -324,5 +325,12 @@ fi
 got=$(ping_received in_pod b ping -c 3 -i 0.2 -W 1 "$(gateway_ip_of a)")
 if [[ $got -ge 1 ]]; then pass "cluster-b-pod1 pings $(gateway_ip_of a): $got of 3 answered"
 else fail "cluster-b-pod1 gets no ping reply from $(gateway_ip_of a)"; fi
+b_export=$(ingress_ip b "$(export_of b)")
+answer=$(in_gw a curl -sS --max-time 3 "http://$b_export:$ECHO_PORT/" 2>&1)
+if [[ $answer == "hello from cluster-b; you are $(gateway_ip_of a):"* ]]; then
+    pass "cluster-a's gateway node -> cluster-b's export $b_export: $answer"
+else
+    fail "cluster-a's gateway node -> cluster-b's export $b_export: ${answer:-no answer}"
+fi
 
 finish

@@ -373,10 +373,11 @@ else
     fail "a restart-only change should be rejected with exit 1; got exit $status: $answer"
 fi
 rejected_after=$(metric a 'gateway_config_reloads_total{result="rejected"}')
-if ((${rejected_after:-0} == ${rejected_before:-0} + 1)); then
+# The lab's config watch (every 2 s) may reject the same file once more on its own: at least +1.
+if ((${rejected_after:-0} >= ${rejected_before:-0} + 1)); then
     pass "gateway_config_reloads_total{result=\"rejected\"} rose $rejected_before -> $rejected_after"
 else
-    fail "rejected reloads went '$rejected_before' -> '$rejected_after', want +1"
+    fail "rejected reloads went '$rejected_before' -> '$rejected_after', want at least +1"
 fi
 cp "$work/cluster-a.yaml" "$RUN_DIR/cluster-a/gateway.yaml"
 answer=$("$gwctl" reload --socket "$(socket_of a)" 2>&1)

@@ -208,15 +208,13 @@ fn serve_connection(stream: UnixStream, source: &dyn StatusSource, actions: &Mut
 fn execute(request: Request, source: &dyn StatusSource, actions: &Mutex<()>) -> Response {
     match request {
         Request::Status => Response::status(source.status()),
-        Request::Reload => {
-            let _one_at_a_time = actions
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            match source.reload() {
-                Ok(summary) => Response::reloaded(summary),
-                Err(why) => Response::error(why),
-            }
-        }
+        // Not under `actions`: the daemon's main loop runs reloads one at a
+        // time and answers every request waiting for it, so a second reload
+        // does not queue behind the first one's 20 s wait (or an MTU probe's).
+        Request::Reload => match source.reload() {
+            Ok(summary) => Response::reloaded(summary),
+            Err(why) => Response::error(why),
+        },
         Request::MtuProbe { peer } => {
             if peer.trim().is_empty() {
                 return Response::error("mtu_probe needs a peer name");

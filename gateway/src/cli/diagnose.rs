@@ -457,7 +457,7 @@ fn drop_hint(reason: &str) -> Option<&'static str> {
         "unknown_peer" => "handshakes from a public key we have no peer for (or data for a session we never had): a peer rotated its key, or a new cluster was added on its side only — update peers[].public_key here and `gwctl reload`",
         "handshake_rejected" => "handshake messages that fail after the key check: a pre-shared key that differs between the two sides, or forged messages",
         "replay" => "replayed data or handshake initiations not newer than the last: a peer whose clock stepped back (no NTP, VM snapshot) is refused until its clock passes the old value — fix its clock, or restart this gateway",
-        "not_for_gateway" => "peers send TCP/UDP to this gateway's own global IP, which answers ICMP only (so the node's services stay unreachable through the tunnel): something on the other side scans or misuses the gateway address",
+        "not_for_gateway" => "peers open TCP/UDP connections to this gateway's own global IP, which lets in only pings and replies to connections the node opened (so the node's services stay unreachable through the tunnel): something on the other side scans or misuses the gateway address",
         "too_big" => "DF packets larger than the tunnel MTU, answered with frag-needed: if senders ignore it (ICMP blocked), lower the Pod MTU",
         _ => return None,
     })

@@ -7,6 +7,7 @@
 use super::bulk_scheduling::{self, SchedulingStats};
 use super::datapath::Shared;
 use super::liveness::Heartbeats;
+use super::node_flows::NodeFlows;
 use super::probes::HealthState;
 use super::runtime::{peer_specs, probe_targets, DaemonError};
 use super::setup::{engine_config, ipam_spec};
@@ -109,6 +110,7 @@ impl Core {
                 bulk_scheduling::availability_from_env(),
             )),
             heartbeats: Heartbeats::new(Instant::now()),
+            node_flows: NodeFlows::default(),
         });
         Ok(Core { daemon, shared })
     }

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use super::bulk_scheduling::SchedulingStats;
 use super::liveness::Heartbeats;
+use super::node_flows::NodeFlows;
 use super::probes::HealthState;
 
 /// Largest IP packet the TUN hands us after splitting, and the largest inner
@@ -48,6 +49,9 @@ pub struct Shared {
     pub scheduling: Arc<SchedulingStats>,
     /// Each loop's last turn, for `/healthz` and `/readyz`.
     pub heartbeats: Heartbeats,
+    /// TCP/UDP flows the node opened from the gateway address, whose replies
+    /// may come in (see [`super::node_flows`]).
+    pub node_flows: NodeFlows,
 }
 
 impl DatagramSink for SendBatch {
@@ -114,8 +118,12 @@ pub fn outbound_batch(
             continue;
         };
         if source_of(packet) == Some(shared.gateway_ip) {
-            // Our own traffic (health probes, ICMP the node generates) is
-            // already global: no NAT.
+            // Our own traffic (health probes, ICMP the node generates, the
+            // node's connections) is already global: no NAT. The node's TCP
+            // and UDP flows are remembered so that their replies get in.
+            if packet.get(IP_PROTOCOL) != Some(&ICMP) {
+                shared.node_flows.note_outbound(now, packet);
+            }
             w.forward.push((i, size));
             continue;
         }
@@ -189,7 +197,12 @@ pub fn inbound_batch<'d>(
             Inbound::Packet { len, .. } => {
                 let packet = &mut buf[HEADROOM..HEADROOM + len];
                 if destination_of(packet) == Some(shared.gateway_ip) {
-                    if packet.get(IP_PROTOCOL) != Some(&ICMP) {
+                    // Pings, MTU probes and ICMP errors pass; TCP and UDP
+                    // only as replies to what the node opened, never as new
+                    // connections to the node's services.
+                    if packet.get(IP_PROTOCOL) != Some(&ICMP)
+                        && !shared.node_flows.is_reply(now, packet)
+                    {
                         w.drops.add(TunnelDrop::NotForGateway);
                         continue;
                     }

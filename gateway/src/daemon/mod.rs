@@ -10,6 +10,7 @@ pub mod datapath;
 pub mod endpoints;
 pub mod handshakes;
 pub mod liveness;
+pub mod node_flows;
 pub mod probes;
 pub mod reload_replies;
 pub mod reload_summary;

@@ -22,10 +22,19 @@ pub const REPLY_TIMEOUT: Duration = Duration::from_secs(20);
 
 type Verdict = Result<String, String>;
 
+const STOPPING: &str = "the gateway is stopping; nothing was reloaded";
+
 /// Waiters for the next reload's verdict.
 #[derive(Default)]
 pub struct ReloadReplies {
-    waiting: Mutex<Vec<SyncSender<Verdict>>>,
+    waiting: Mutex<Waiting>,
+}
+
+#[derive(Default)]
+struct Waiting {
+    senders: Vec<SyncSender<Verdict>>,
+    /// Set when the gateway stops: later requests are answered at once.
+    closed: bool,
 }
 
 /// One admin request's wait for its reload.
@@ -35,16 +44,32 @@ impl ReloadReplies {
     /// Registers a waiter; call before sending the `Reload` event.
     pub fn register(&self) -> Waiter {
         let (tx, rx) = sync_channel(1);
-        self.lock().push(tx);
+        let mut waiting = self.lock();
+        if waiting.closed {
+            let _ = tx.try_send(Err(STOPPING.into()));
+        } else {
+            waiting.senders.push(tx);
+        }
         Waiter(rx)
     }
 
     /// The waiters a reload about to start answers (see the module comment).
     pub fn take(&self) -> Vec<SyncSender<Verdict>> {
-        std::mem::take(&mut *self.lock())
+        std::mem::take(&mut self.lock().senders)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<SyncSender<Verdict>>> {
+    /// The gateway is stopping: answers every waiter, and every later request
+    /// at once, that nothing was reloaded.
+    pub fn close(&self) {
+        let waiters = {
+            let mut waiting = self.lock();
+            waiting.closed = true;
+            std::mem::take(&mut waiting.senders)
+        };
+        answer(waiters, &Err(STOPPING.into()));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
         self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -112,6 +137,18 @@ mod tests {
         let waiter = replies.register();
         drop(replies.take());
         assert!(waiter.wait(SHORT).unwrap_err().contains("stopped"));
+    }
+
+    #[test]
+    fn requests_during_shutdown_are_answered_at_once() {
+        let replies = ReloadReplies::default();
+        let before = replies.register();
+        replies.close();
+        assert!(before.wait(SHORT).unwrap_err().contains("stopping"));
+        let started = std::time::Instant::now();
+        let after = replies.register().wait(Duration::from_secs(5));
+        assert!(after.unwrap_err().contains("stopping"));
+        assert!(started.elapsed() < Duration::from_secs(1));
     }
 
     #[test]

@@ -15,8 +15,19 @@ pub fn reload_summary(old: &Config, new: &Config) -> String {
             .map(|e| e.name.to_string())
             .collect::<Vec<_>>()
     };
+    let changed: Vec<&str> = new
+        .peers
+        .iter()
+        .filter(|p| old.peers.iter().any(|o| o.name == p.name && o != *p))
+        .map(|p| p.name.as_str())
+        .collect();
+    let peers_changed = if changed.is_empty() {
+        String::new()
+    } else {
+        format!(", changed {}", changed.join(", "))
+    };
     format!(
-        "peers: {}; exports: {}",
+        "peers: {}{peers_changed}; exports: {}",
         name_changes(&peers(old), &peers(new)),
         name_changes(&exports(old), &exports(new))
     )
@@ -68,5 +79,33 @@ mod tests {
             "3 (added d, e; removed c)"
         );
         assert_eq!(name_changes(&names(&["b"]), &names(&[])), "0 (removed b)");
+    }
+}
+
+#[cfg(test)]
+mod summary_tests {
+    use super::reload_summary;
+    use crate::config::Config;
+
+    /// The lab's config with its peer's key filled in (any valid key).
+    fn lab_a() -> String {
+        include_str!("../../../deploy/lab/cluster-a.yaml").replace(
+            "@CLUSTER_B_PUBLIC_KEY@",
+            "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=",
+        )
+    }
+
+    #[test]
+    fn an_edited_peer_is_named_as_changed() {
+        let lab = lab_a();
+        let old = Config::from_yaml(&lab).unwrap();
+        assert_eq!(reload_summary(&old, &old), "peers: 1; exports: 1");
+        let edited = lab.replace("persistent_keepalive: 10", "persistent_keepalive: 25");
+        assert_ne!(edited, lab, "the lab config has a keepalive to edit");
+        let new = Config::from_yaml(&edited).unwrap();
+        assert_eq!(
+            reload_summary(&old, &new),
+            "peers: 1, changed cluster-b; exports: 1"
+        );
     }
 }

@@ -15,7 +15,7 @@ use crate::tunnel::PeerSpec;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Why the daemon could not start (or stopped).
 #[derive(Debug, thiserror::Error)]
@@ -206,9 +206,7 @@ pub fn run_with(config_path: &Path, options: RunOptions) -> Result<(), DaemonErr
     daemon.set_ready(false);
     daemon.cancel_pending_reloads();
     stop.store(true, Ordering::SeqCst);
-    for t in threads {
-        let _ = t.join();
-    }
+    join_within(threads, THREAD_STOP_WAIT);
     let records = shared.engine.export_flows(Instant::now());
     match state.write_atomic(FLOWS_FILE, &natcore::nat::flows_to_bytes(&records)) {
         Ok(()) => tracing::info!(flows = records.len(), "NAT flows saved for the next start"),
@@ -218,4 +216,53 @@ pub fn run_with(config_path: &Path, options: RunOptions) -> Result<(), DaemonErr
     drop(routes); // removes the routes
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How long shutdown waits for the worker threads before saving anyway. They
+/// notice `stop` within 200 ms; one that does not is stuck (the reason a
+/// liveness probe restarts us), and must not cost the NAT flows' save, which
+/// has to finish inside the pod's termination grace period (30 s).
+const THREAD_STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// Joins the threads that stop within `wait`; names the others in the log.
+fn join_within(threads: Vec<std::thread::JoinHandle<()>>, wait: Duration) {
+    let deadline = Instant::now() + wait;
+    for thread in threads {
+        while !thread.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if thread.is_finished() {
+            let _ = thread.join();
+        } else {
+            tracing::error!(
+                thread = thread.thread().name().unwrap_or("?"),
+                "did not stop within {} s; saving NAT flows without waiting for it",
+                wait.as_secs()
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stuck_thread_does_not_hold_up_shutdown() {
+        let (release, stuck) = std::sync::mpsc::channel::<()>();
+        let threads = vec![
+            std::thread::spawn(|| {}),
+            std::thread::spawn(move || {
+                let _ = stuck.recv(); // until the test ends
+            }),
+        ];
+        let started = Instant::now();
+        join_within(threads, Duration::from_millis(200));
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(200) && took < Duration::from_secs(2),
+            "{took:?}"
+        );
+        drop(release);
+    }
 }

@@ -189,10 +189,7 @@ impl Daemon {
 
     /// Answers `gwctl reload`s still waiting when the gateway stops.
     pub fn cancel_pending_reloads(&self) {
-        reload_replies::answer(
-            self.reload_replies.take(),
-            &Err("the gateway is stopping; nothing was reloaded".into()),
-        );
+        self.reload_replies.close();
     }
 
     fn try_reload(&self, routes: &mut InstalledRoutes) -> Result<String, String> {

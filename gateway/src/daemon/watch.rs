@@ -28,13 +28,25 @@ pub fn spawn(
     events: Sender<ControlEvent>,
 ) -> std::io::Result<()> {
     let mut last = read_bounded(&path, MAX_CONFIG_BYTES).ok();
+    let mut refused = false;
     std::thread::Builder::new()
         .name("config-watch".into())
         .spawn(move || loop {
             std::thread::sleep(interval);
-            let Ok(now) = read_bounded(&path, MAX_CONFIG_BYTES) else {
-                continue;
+            let now = match read_bounded(&path, MAX_CONFIG_BYTES) {
+                Ok(now) => now,
+                // Not a regular file, or too large: say so once (a moment
+                // mid-swap, NotFound, is normal and silent).
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    if !refused {
+                        tracing::error!(path = %path.display(), error = %e, "config file not read; the running config stays");
+                    }
+                    refused = true;
+                    continue;
+                }
+                Err(_) => continue,
             };
+            refused = false;
             if last.as_deref() != Some(&now[..]) {
                 tracing::info!(path = %path.display(), "config file changed; reloading");
                 last = Some(now);

@@ -19,10 +19,14 @@ use std::time::{Duration, Instant};
 const MAX_CONNECTIONS: usize = 32;
 /// Connections from one address at once. A client that opens connections and
 /// sends nothing holds each for up to HEAD_DEADLINE; this keeps one such
-/// client (a pod on the network) from taking all MAX_CONNECTIONS and starving
-/// the kubelet's probes, which would restart the gateway. 32 / 8 = 4 busy
-/// addresses are needed to fill the cap.
+/// client (a pod on the network) from taking all MAX_CONNECTIONS: 32 / 8 = 4
+/// busy addresses are needed to fill the cap.
 const MAX_CONNECTIONS_PER_ADDRESS: usize = 8;
+/// Connections from the node itself (client address = the address it
+/// connected to: the kubelet probing a host-network pod), on top of
+/// MAX_CONNECTIONS: however many other addresses fill the cap, the probes
+/// still get in, so a flood cannot make the kubelet restart the gateway.
+const MAX_NODE_CONNECTIONS: usize = 8;
 /// Each read of the request head; the head as a whole has HEAD_DEADLINE.
 const READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// A scraper that stops reading its response is dropped.
@@ -63,8 +67,11 @@ fn accept_loop(listener: &TcpListener, source: &Arc<dyn StatusSource>) {
                 continue;
             }
         };
+        let from_node = stream
+            .local_addr()
+            .is_ok_and(|local| local.ip() == peer.ip());
         // Over a cap the stream is dropped, which closes it.
-        let Some(slot) = ConnectionSlot::claim(&active, peer.ip()) else {
+        let Some(slot) = ConnectionSlot::claim(&active, peer.ip(), from_node) else {
             continue;
         };
         let source = Arc::clone(source);
@@ -80,52 +87,68 @@ fn accept_loop(listener: &TcpListener, source: &Arc<dyn StatusSource>) {
     }
 }
 
-/// Connections in progress, in all and per client address.
+/// Connections in progress: the node's own, and the others per client address.
 #[derive(Default)]
 struct Slots {
-    by_address: Mutex<HashMap<IpAddr, usize>>,
+    in_use: Mutex<InUse>,
 }
 
-/// One of the MAX_CONNECTIONS places, given back when the connection ends
-/// (even if serving it panicked).
+#[derive(Default)]
+struct InUse {
+    node: usize,
+    by_address: HashMap<IpAddr, usize>,
+}
+
+/// A connection's place, given back when the connection ends (even if
+/// serving it panicked).
 struct ConnectionSlot {
     slots: Arc<Slots>,
-    address: IpAddr,
+    /// None for the node's own connections.
+    address: Option<IpAddr>,
 }
 
 impl ConnectionSlot {
-    fn claim(slots: &Arc<Slots>, address: IpAddr) -> Option<Self> {
-        let mut by_address = slots
-            .by_address
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let total: usize = by_address.values().sum();
-        let mine = by_address.entry(address).or_insert(0);
-        if total >= MAX_CONNECTIONS || *mine >= MAX_CONNECTIONS_PER_ADDRESS {
-            if *mine == 0 {
-                by_address.remove(&address);
+    fn claim(slots: &Arc<Slots>, address: IpAddr, from_node: bool) -> Option<Self> {
+        let mut in_use = slots.in_use.lock().unwrap_or_else(PoisonError::into_inner);
+        if from_node {
+            if in_use.node >= MAX_NODE_CONNECTIONS {
+                return None;
             }
+            in_use.node += 1;
+            return Some(ConnectionSlot {
+                slots: Arc::clone(slots),
+                address: None,
+            });
+        }
+        let total: usize = in_use.by_address.values().sum();
+        let mine = in_use.by_address.get(&address).copied().unwrap_or(0);
+        if total >= MAX_CONNECTIONS || mine >= MAX_CONNECTIONS_PER_ADDRESS {
             return None;
         }
-        *mine += 1;
+        in_use.by_address.insert(address, mine + 1);
         Some(ConnectionSlot {
             slots: Arc::clone(slots),
-            address,
+            address: Some(address),
         })
     }
 }
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        let mut by_address = self
+        let mut in_use = self
             .slots
-            .by_address
+            .in_use
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(n) = by_address.get_mut(&self.address) {
-            *n -= 1;
-            if *n == 0 {
-                by_address.remove(&self.address);
+        match self.address {
+            None => in_use.node = in_use.node.saturating_sub(1),
+            Some(address) => {
+                if let Some(n) = in_use.by_address.get_mut(&address) {
+                    *n -= 1;
+                    if *n == 0 {
+                        in_use.by_address.remove(&address);
+                    }
+                }
             }
         }
     }

@@ -54,10 +54,11 @@ pub enum TunnelDrop {
     NoEndpoint,
     /// An outbound packet whose destination no peer's allowed CIDRs cover.
     NoRoute,
-    /// A decrypted packet to our own gateway address that is not ICMP. The
-    /// address answers pings and MTU probes; with the pod on the host
-    /// network, anything else would reach the node's own services (kubelet,
-    /// sshd, the metrics port) from other clusters.
+    /// A decrypted TCP or UDP packet to our own gateway address that is not
+    /// a reply to a flow the node opened. The address answers pings and MTU
+    /// probes; with the pod on the host network, a new connection would reach
+    /// the node's own services (kubelet, sshd, the metrics port) from other
+    /// clusters.
     NotForGateway,
     /// Any other boringtun error (should not happen).
     Internal,
