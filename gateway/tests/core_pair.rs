@@ -37,6 +37,17 @@ fn assert_same_packet(got: &[u8], expected: &[u8]) {
 }
 
 /// The only packet written to `side`'s TUN since the last look.
+/// B's service (port 8080) answering a SYN that reached it from `client`.
+fn service_syn_ack(client: (std::net::Ipv4Addr, u16)) -> Vec<u8> {
+    tcp_packet(
+        (CLUSTER_IP, 8080),
+        client,
+        SYN | ACK,
+        &tcp_options::MSS_1460,
+        b"",
+    )
+}
+
 fn only_packet(lab: &mut Lab, side: Side) -> Vec<u8> {
     let mut written = lab.side(side).take_tun();
     assert_eq!(written.len(), 1, "{side:?} TUN: {written:x?}");
@@ -78,13 +89,7 @@ fn a_tcp_syn_crosses_both_nats_clamped_and_the_reply_restores_every_field() {
     assert_same_packet(&at_b, &expected);
 
     // B's service answers; A's pod sees the export's global IP answer it.
-    let syn_ack = tcp_packet(
-        (CLUSTER_IP, 8080),
-        (seen.src, seen.src_port),
-        SYN | ACK,
-        &tcp_options::MSS_1460,
-        b"",
-    );
+    let syn_ack = service_syn_ack((seen.src, seen.src_port));
     lab.exchange(Side::B, &[syn_ack]);
     let at_pod = only_packet(&mut lab, Side::A);
     let expected = tcp_packet(
@@ -339,13 +344,7 @@ fn the_gateway_nodes_own_connections_get_their_replies() {
     let at_b = only_packet(&mut lab, Side::B);
     let seen = fields(&at_b);
     assert_eq!((seen.src, seen.dst), (a_gateway, CLUSTER_IP));
-    let syn_ack = tcp_packet(
-        (CLUSTER_IP, 8080),
-        (seen.src, seen.src_port),
-        SYN | ACK,
-        &tcp_options::MSS_1460,
-        b"",
-    );
+    let syn_ack = service_syn_ack((seen.src, seen.src_port));
     lab.exchange(Side::B, &[syn_ack]);
     let at_a = only_packet(&mut lab, Side::A);
     let back = fields(&at_a);
