@@ -11,7 +11,7 @@
 //! - The private key is never sent (a `get` answer carries no `private_key`),
 //!   so `wg show` prints no interface key lines; `gwctl peers` shows the public key.
 
-use crate::admin::deadline::DeadlineReader;
+use crate::admin::deadline::{DeadlineReader, DeadlineWriter};
 use crate::status::{GatewayStatus, PeerView, StatusSource};
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Write};
@@ -103,8 +103,8 @@ fn accept_loop(listener: &UnixListener, source: &dyn StatusSource) {
 }
 
 fn serve_client(stream: UnixStream, source: &dyn StatusSource) -> io::Result<()> {
-    stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
-    let mut writer = stream.try_clone()?;
+    // Reading the answer is bounded the same way as sending the request.
+    let mut writer = DeadlineWriter::new(stream.try_clone()?, CLIENT_TIMEOUT, CONNECTION_DEADLINE);
     // The whole connection, not just each read, is bounded: this thread
     // serves one client at a time, and a client trickling bytes must not
     // keep `wg show` from everyone else.

@@ -1,9 +1,10 @@
-//! A read side with an overall deadline, for the owner-only sockets (admin
-//! API, WireGuard UAPI). A socket read timeout alone bounds each read, so a
-//! client trickling one byte just inside it would hold a connection slot (or
-//! the UAPI's only thread) forever; the deadline bounds the whole request.
+//! Read and write sides with an overall deadline, for the owner-only sockets
+//! (admin API, WireGuard UAPI). A socket timeout alone bounds each read or
+//! write, so a client trickling one byte just inside it — sending a request,
+//! or reading an answer — would hold a connection slot (or the UAPI's only
+//! thread) forever; the deadline bounds the whole request or answer.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -51,6 +52,55 @@ impl Read for DeadlineReader {
             )),
             other => other,
         }
+    }
+}
+
+/// Writes to a Unix stream until a deadline, each write bounded by `per_write`.
+#[derive(Debug)]
+pub struct DeadlineWriter {
+    stream: UnixStream,
+    per_write: Duration,
+    deadline: Instant,
+}
+
+impl DeadlineWriter {
+    /// Writes to `stream` until `within` from now.
+    pub fn new(stream: UnixStream, per_write: Duration, within: Duration) -> Self {
+        DeadlineWriter {
+            stream,
+            per_write,
+            deadline: Instant::now() + within,
+        }
+    }
+
+    /// Starts a new deadline, `within` from now (e.g. for the next answer).
+    pub fn restart(&mut self, within: Duration) {
+        self.deadline = Instant::now() + within;
+    }
+}
+
+impl Write for DeadlineWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "answer not taken before its deadline",
+            ));
+        }
+        let timeout = left.min(self.per_write).max(Duration::from_millis(1));
+        self.stream.set_write_timeout(Some(timeout))?;
+        match self.stream.write(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "answer not taken within the write timeout or before the deadline",
+            )),
+            other => other,
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
     }
 }
 
@@ -105,5 +155,31 @@ mod tests {
         line.clear();
         reader.read_line(&mut line).unwrap();
         assert_eq!(line, "second\n");
+    }
+
+    #[test]
+    fn a_client_reading_an_answer_a_trickle_at_a_time_is_cut_off_at_the_deadline() {
+        let (server, mut client) = UnixStream::pair().unwrap();
+        // Detached: it stops by itself after 2 s.
+        std::thread::spawn(move || {
+            // 1 KiB every 20 ms for 2 s: each write makes progress, so a
+            // per-write timeout alone would not fire before the reader stops.
+            let mut chunk = [0u8; 1024];
+            for _ in 0..100 {
+                if matches!(client.read(&mut chunk), Ok(0) | Err(_)) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let mut writer =
+            DeadlineWriter::new(server, Duration::from_secs(1), Duration::from_millis(300));
+        let started = Instant::now();
+        let err = writer.write_all(&vec![7u8; 8 << 20]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        let took = started.elapsed();
+        // Generous for a loaded machine, and well under the 2 s + 1 s a
+        // per-write timeout alone would take.
+        assert!(took < Duration::from_millis(1500), "{took:?}");
     }
 }

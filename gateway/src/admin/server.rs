@@ -2,7 +2,7 @@
 //! one thread per connection (an operator's `gwctl`, rarely more than one at a
 //! time), requests answered from [`StatusSource`].
 
-use super::deadline::DeadlineReader;
+use super::deadline::{DeadlineReader, DeadlineWriter};
 use super::protocol::{parse_request, to_line, Request, Response, MAX_REQUEST_BYTES};
 use crate::status::StatusSource;
 use std::fs::{self, DirBuilder, Permissions};
@@ -26,7 +26,7 @@ const MAX_CONNECTIONS: usize = 16;
 /// A connection idle this long between requests is closed, and a request
 /// must be complete within it (see [`DeadlineReader`]).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// A client that does not read its response within this is dropped.
+/// A client that has not read its whole response within this is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause after a failed accept (e.g. EMFILE) so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -178,7 +178,7 @@ fn serve_connection(stream: UnixStream, source: &dyn StatusSource, actions: &Mut
     // Each request must be complete within IDLE_TIMEOUT of the previous
     // answer (or of connecting), however it trickles in.
     let mut reader = BufReader::new(DeadlineReader::new(read_half, IDLE_TIMEOUT, IDLE_TIMEOUT));
-    let mut writer = stream;
+    let mut writer = DeadlineWriter::new(stream, WRITE_TIMEOUT, WRITE_TIMEOUT);
     // One byte more than the limit tells "exactly at the limit" from "over it".
     const READ_LIMIT: u64 = MAX_REQUEST_BYTES as u64 + 1;
     loop {
@@ -193,6 +193,7 @@ fn serve_connection(stream: UnixStream, source: &dyn StatusSource, actions: &Mut
             Ok(request) => execute(request, source, actions),
             Err(e) => Response::error(e.to_string()),
         };
+        writer.restart(WRITE_TIMEOUT);
         if write_response(&mut writer, &response).is_err() {
             return;
         }
@@ -230,7 +231,7 @@ fn execute(request: Request, source: &dyn StatusSource, actions: &Mutex<()>) -> 
     }
 }
 
-fn write_response(writer: &mut UnixStream, response: &Response) -> io::Result<()> {
+fn write_response(writer: &mut impl Write, response: &Response) -> io::Result<()> {
     let line = match to_line(response) {
         Ok(line) => line,
         Err(e) => to_line(&Response::error(format!("cannot encode response: {e}")))
