@@ -51,6 +51,19 @@ pub fn read_text_bounded(path: &Path, limit: u64) -> io::Result<String> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"))
 }
 
+/// Creates a FIFO at `path` (tests of readers that must not block on one).
+#[cfg(test)]
+pub(crate) fn make_fifo(path: &Path) {
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path, for the duration of the call.
+    assert_eq!(
+        unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) },
+        0,
+        "mkfifo {}",
+        path.display()
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,9 +80,7 @@ mod tests {
     fn a_fifo_is_refused_at_once_instead_of_blocking() {
         let dir = scratch("fifo");
         let fifo = dir.join("config.yaml");
-        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        make_fifo(&fifo);
         let started = Instant::now();
         let err = read_bounded(&fifo, MAX_CONFIG_BYTES).unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(1));

@@ -345,9 +345,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let fifo = dir.join("private.key");
-        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        crate::files::make_fifo(&fifo);
         let result = PrivateKey::load_file(&fifo);
         assert!(
             matches!(result, Err(KeyFileError::NotAFile { .. })),

@@ -8,12 +8,58 @@ use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
+/// A deadline for a whole request or answer, each operation within it also
+/// bounded by its own timeout.
+#[derive(Debug)]
+struct Deadline {
+    per_op: Duration,
+    at: Instant,
+}
+
+impl Deadline {
+    fn new(per_op: Duration, within: Duration) -> Self {
+        Deadline {
+            per_op,
+            at: Instant::now() + within,
+        }
+    }
+
+    fn restart(&mut self, within: Duration) {
+        self.at = Instant::now() + within;
+    }
+
+    /// The socket timeout for the next operation, or TimedOut if the
+    /// deadline has passed.
+    fn next_timeout(&self, what: &str) -> io::Result<Duration> {
+        let left = self.at.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(timed_out(what));
+        }
+        // A zero timeout would mean "block forever" to the socket.
+        Ok(left.min(self.per_op).max(Duration::from_millis(1)))
+    }
+}
+
+/// A socket timeout shows as EAGAIN: name it for what it is.
+fn named_timeout<T>(result: io::Result<T>, what: &str) -> io::Result<T> {
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(timed_out(what)),
+        other => other,
+    }
+}
+
+fn timed_out(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("{what} not complete within its timeout or before its deadline"),
+    )
+}
+
 /// Reads from a Unix stream until a deadline, each read bounded by `per_read`.
 #[derive(Debug)]
 pub struct DeadlineReader {
     stream: UnixStream,
-    per_read: Duration,
-    deadline: Instant,
+    deadline: Deadline,
 }
 
 impl DeadlineReader {
@@ -21,37 +67,21 @@ impl DeadlineReader {
     pub fn new(stream: UnixStream, per_read: Duration, within: Duration) -> Self {
         DeadlineReader {
             stream,
-            per_read,
-            deadline: Instant::now() + within,
+            deadline: Deadline::new(per_read, within),
         }
     }
 
     /// Starts a new deadline, `within` from now (e.g. for the next request).
     pub fn restart(&mut self, within: Duration) {
-        self.deadline = Instant::now() + within;
+        self.deadline.restart(within);
     }
 }
 
 impl Read for DeadlineReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "request not complete before its deadline",
-            ));
-        }
-        // A zero timeout would mean "block forever" to set_read_timeout.
-        let timeout = left.min(self.per_read).max(Duration::from_millis(1));
+        let timeout = self.deadline.next_timeout("request")?;
         self.stream.set_read_timeout(Some(timeout))?;
-        match self.stream.read(buf) {
-            // A socket read timeout shows as EAGAIN: name it for what it is.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "no data within the read timeout or before the deadline",
-            )),
-            other => other,
-        }
+        named_timeout(self.stream.read(buf), "request")
     }
 }
 
@@ -59,8 +89,7 @@ impl Read for DeadlineReader {
 #[derive(Debug)]
 pub struct DeadlineWriter {
     stream: UnixStream,
-    per_write: Duration,
-    deadline: Instant,
+    deadline: Deadline,
 }
 
 impl DeadlineWriter {
@@ -68,35 +97,21 @@ impl DeadlineWriter {
     pub fn new(stream: UnixStream, per_write: Duration, within: Duration) -> Self {
         DeadlineWriter {
             stream,
-            per_write,
-            deadline: Instant::now() + within,
+            deadline: Deadline::new(per_write, within),
         }
     }
 
     /// Starts a new deadline, `within` from now (e.g. for the next answer).
     pub fn restart(&mut self, within: Duration) {
-        self.deadline = Instant::now() + within;
+        self.deadline.restart(within);
     }
 }
 
 impl Write for DeadlineWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "answer not taken before its deadline",
-            ));
-        }
-        let timeout = left.min(self.per_write).max(Duration::from_millis(1));
+        let timeout = self.deadline.next_timeout("answer")?;
         self.stream.set_write_timeout(Some(timeout))?;
-        match self.stream.write(buf) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "answer not taken within the write timeout or before the deadline",
-            )),
-            other => other,
-        }
+        named_timeout(self.stream.write(buf), "answer")
     }
 
     fn flush(&mut self) -> io::Result<()> {

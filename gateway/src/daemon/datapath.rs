@@ -15,6 +15,7 @@ use crate::health::parse_echo_reply;
 use crate::io::tun::HEADROOM;
 use crate::io::udp::SendBatch;
 use crate::tunnel::{DatagramSink, Inbound, TunnelDrop, TunnelDropCounts, Tunnels};
+use natcore::wire::Protocol;
 use natcore::{Counters, Engine, Verdict};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -32,9 +33,6 @@ pub const MAX_PACKET: usize = 65_535;
 pub const SEND_SLOTS: usize = crate::io::tun::READ_BATCH + 64;
 /// WireGuard data overhead: 16 header + 16 tag.
 const WG_OVERHEAD: usize = 16 + 16;
-/// The IPv4 header's protocol byte, and ICMP's number there (RFC 792).
-const IP_PROTOCOL: usize = 9;
-const ICMP: u8 = 1;
 
 /// What the workers share.
 pub struct Shared {
@@ -121,7 +119,7 @@ pub fn outbound_batch(
             // Our own traffic (health probes, ICMP the node generates, the
             // node's connections) is already global: no NAT. The node's TCP
             // and UDP flows are remembered so that their replies get in.
-            if packet.get(IP_PROTOCOL) != Some(&ICMP) {
+            if !is_icmp(packet) {
                 shared.node_flows.note_outbound(now, packet);
             }
             w.forward.push((i, size));
@@ -200,9 +198,7 @@ pub fn inbound_batch<'d>(
                     // Pings, MTU probes and ICMP errors pass; TCP and UDP
                     // only as replies to what the node opened, never as new
                     // connections to the node's services.
-                    if packet.get(IP_PROTOCOL) != Some(&ICMP)
-                        && !shared.node_flows.is_reply(now, packet)
-                    {
+                    if !is_icmp(packet) && !shared.node_flows.is_reply(now, packet) {
                         w.drops.add(TunnelDrop::NotForGateway);
                         continue;
                     }
@@ -361,6 +357,11 @@ pub fn send_control(net: &mut impl DatagramOut, batch: &mut SendBatch) {
 fn source_of(packet: &[u8]) -> Option<Ipv4Addr> {
     let b: [u8; 4] = packet.get(12..16)?.try_into().ok()?;
     (packet.first()? >> 4 == 4).then(|| Ipv4Addr::from(b))
+}
+
+/// The IPv4 protocol byte says ICMP.
+fn is_icmp(packet: &[u8]) -> bool {
+    packet.get(9) == Some(&Protocol::Icmp.number())
 }
 
 fn destination_of(packet: &[u8]) -> Option<Ipv4Addr> {

@@ -10,8 +10,8 @@
 //! passes as before. Only non-ICMP packets from or to the gateway address
 //! come here, so the lock is off the path of cluster traffic.
 
+use natcore::wire::{classify, FiveTuple, PacketKind, Protocol};
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -26,66 +26,45 @@ pub const CAPACITY: usize = 4096;
 pub const TCP_IDLE: Duration = Duration::from_secs(2 * 3600 + 4 * 60);
 pub const UDP_IDLE: Duration = Duration::from_secs(5 * 60);
 
-const TCP: u8 = 6;
-const UDP: u8 = 17;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Key {
-    protocol: u8,
-    remote: Ipv4Addr,
-    remote_port: u16,
-    local_port: u16,
-}
-
-/// The node's open flows and when each last carried a packet.
+/// The node's open flows (their outbound tuple) and when each last carried a
+/// packet.
 #[derive(Debug, Default)]
 pub struct NodeFlows {
-    flows: Mutex<HashMap<Key, Instant>>,
+    flows: Mutex<HashMap<FiveTuple, Instant>>,
 }
 
 impl NodeFlows {
     /// A packet the node sends from the gateway address: remembers its flow
     /// (TCP and UDP; other protocols have no replies to let in).
     pub fn note_outbound(&self, now: Instant, packet: &[u8]) {
-        let Some((protocol, _, dst, src_port, dst_port)) = ports(packet) else {
+        let Some(tuple) = tcp_or_udp_tuple(packet) else {
             return;
         };
-        let key = Key {
-            protocol,
-            remote: dst,
-            remote_port: dst_port,
-            local_port: src_port,
-        };
         let mut flows = self.lock();
-        if flows.len() >= CAPACITY && !flows.contains_key(&key) {
-            flows.retain(|k, seen| now.saturating_duration_since(*seen) < idle(k.protocol));
+        if flows.len() >= CAPACITY && !flows.contains_key(&tuple) {
+            flows.retain(|t, seen| now.saturating_duration_since(*seen) < idle(t.protocol));
             if flows.len() >= CAPACITY {
                 return;
             }
         }
-        flows.insert(key, now);
+        flows.insert(tuple, now);
     }
 
     /// Whether a TCP or UDP packet to the gateway address is a reply to a
     /// live flow the node opened (and refreshes that flow if so).
     pub fn is_reply(&self, now: Instant, packet: &[u8]) -> bool {
-        let Some((protocol, src, _, src_port, dst_port)) = ports(packet) else {
+        let Some(tuple) = tcp_or_udp_tuple(packet) else {
             return false;
         };
-        let key = Key {
-            protocol,
-            remote: src,
-            remote_port: src_port,
-            local_port: dst_port,
-        };
+        let opened = tuple.reversed();
         let mut flows = self.lock();
-        match flows.get_mut(&key) {
-            Some(seen) if now.saturating_duration_since(*seen) < idle(protocol) => {
+        match flows.get_mut(&opened) {
+            Some(seen) if now.saturating_duration_since(*seen) < idle(opened.protocol) => {
                 *seen = now;
                 true
             }
             Some(_) => {
-                flows.remove(&key);
+                flows.remove(&opened);
                 false
             }
             None => false,
@@ -101,52 +80,32 @@ impl NodeFlows {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Instant>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<FiveTuple, Instant>> {
         self.flows.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-fn idle(protocol: u8) -> Duration {
-    if protocol == TCP {
-        TCP_IDLE
-    } else {
-        UDP_IDLE
+fn idle(protocol: Protocol) -> Duration {
+    match protocol {
+        Protocol::Tcp => TCP_IDLE,
+        _ => UDP_IDLE,
     }
 }
 
-/// (protocol, source, destination, source port, destination port) of an
-/// IPv4 TCP or UDP packet that carries its ports (not a later fragment).
-fn ports(packet: &[u8]) -> Option<(u8, Ipv4Addr, Ipv4Addr, u16, u16)> {
-    let first = *packet.first()?;
-    if first >> 4 != 4 {
-        return None;
+/// The addresses and ports of a valid TCP or UDP packet that carries them
+/// (natcore's classification: not a later fragment, not truncated).
+fn tcp_or_udp_tuple(packet: &[u8]) -> Option<FiveTuple> {
+    match classify(packet).ok()?.kind {
+        PacketKind::Flow { tuple, .. } if tuple.protocol != Protocol::Icmp => Some(tuple),
+        _ => None,
     }
-    let header_len = usize::from(first & 0x0f) * 4;
-    let protocol = *packet.get(9)?;
-    let fragment_offset = u16::from_be_bytes([*packet.get(6)?, *packet.get(7)?]) & 0x1fff;
-    if !matches!(protocol, TCP | UDP) || fragment_offset != 0 || header_len < 20 {
-        return None;
-    }
-    let address = |at: usize| -> Option<Ipv4Addr> {
-        let b: [u8; 4] = packet.get(at..at + 4)?.try_into().ok()?;
-        Some(Ipv4Addr::from(b))
-    };
-    let port = |at: usize| -> Option<u16> {
-        Some(u16::from_be_bytes([*packet.get(at)?, *packet.get(at + 1)?]))
-    };
-    Some((
-        protocol,
-        address(12)?,
-        address(16)?,
-        port(header_len)?,
-        port(header_len + 2)?,
-    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use natcore::testing::{tcp_flags::SYN, tcp_packet, udp_packet};
+    use std::net::Ipv4Addr;
 
     const NODE: Ipv4Addr = Ipv4Addr::new(242, 0, 0, 1);
     const REMOTE: Ipv4Addr = Ipv4Addr::new(243, 0, 0, 10);
