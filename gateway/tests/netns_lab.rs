@@ -76,8 +76,10 @@ fn is_harness_variable(name: &str) -> bool {
     EXACT.contains(&name) || PREFIXES.iter().any(|prefix| name.starts_with(prefix))
 }
 
-/// Runs a repository script from the repository root and echoes what it printed, so a
-/// failing run shows the scripts' PASS/FAIL lines and error messages.
+/// Runs a repository script from the repository root and echoes what it printed: all of it
+/// when it failed, only its last lines when it succeeded (a script's tally; `lab up`'s
+/// stderr is cargo's whole compile log), so that a CI excerpt, which shows the start of the
+/// output, reaches a failed script's PASS/FAIL lines.
 fn run(root: &Path, script: &str, args: &[&str]) -> Output {
     let mut command = Command::new(root.join(script));
     for (name, _) in std::env::vars_os() {
@@ -90,14 +92,57 @@ fn run(root: &Path, script: &str, args: &[&str]) -> Output {
         .current_dir(root)
         .output()
         .unwrap_or_else(|err| panic!("cannot run {script}: {err}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (stdout, stderr) = if output.status.success() {
+        (
+            last_lines(&stdout, QUIET_LINES),
+            last_lines(&stderr, QUIET_LINES),
+        )
+    } else {
+        (stdout.into_owned(), stderr.into_owned())
+    };
     println!(
-        "===== {script} {} -> {}\n{}{}",
+        "===== {script} {} -> {}\n{stdout}{stderr}",
         args.join(" "),
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
+        output.status
     );
     output
+}
+
+const LAB_COMMAND: &str = "deploy/lab/lab";
+/// Lines of a successful command's output that are still shown.
+const QUIET_LINES: usize = 5;
+/// Last lines of a failed script's stdout and stderr quoted in the failure message.
+const FAILURE_CONTEXT_LINES: usize = 15;
+
+fn last_lines(text: &str, count: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(count);
+    let mut kept = lines[start..].join("\n");
+    if !kept.is_empty() {
+        kept.push('\n');
+    }
+    kept
+}
+
+/// What a failed script said, for the failure message: its FAIL lines, then its last lines
+/// (its tally, or the error that stopped it early).
+fn failure_summary(script: &str, output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let fail_lines: Vec<&str> = stdout
+        .lines()
+        .chain(stderr.lines())
+        .filter(|line| line.starts_with("FAIL"))
+        .collect();
+    format!(
+        "--- {script} ({})\n{}\n... last lines of its output:\n{}{}",
+        output.status,
+        fail_lines.join("\n"),
+        last_lines(&stdout, FAILURE_CONTEXT_LINES),
+        last_lines(&stderr, FAILURE_CONTEXT_LINES),
+    )
 }
 
 /// An exclusive `flock` on [`SESSION_LOCK`], released when the file is closed (dropped).
@@ -146,7 +191,7 @@ struct LabGuard {
 
 impl Drop for LabGuard {
     fn drop(&mut self) {
-        let down = run(&self.root, "deploy/lab/lab", &["down"]);
+        let down = run(&self.root, LAB_COMMAND, &["down"]);
         if !down.status.success() && !std::thread::panicking() {
             panic!("deploy/lab/lab down failed: {}", down.status);
         }
@@ -172,7 +217,7 @@ fn netns_lab_end_to_end() {
     let _lab = LabGuard { root: root.clone() };
 
     let started = Instant::now();
-    let up = run(&root, "deploy/lab/lab", &["up"]);
+    let up = run(&root, LAB_COMMAND, &["up"]);
     let mut timings = vec![format!("lab up {:.1} s", started.elapsed().as_secs_f64())];
     assert!(
         up.status.success(),
@@ -186,17 +231,20 @@ fn netns_lab_end_to_end() {
         let output = run(&root, script, &[]);
         timings.push(format!("{script} {:.1} s", started.elapsed().as_secs_f64()));
         if !output.status.success() {
-            failed.push(format!("{script} ({})", output.status));
+            failed.push(failure_summary(script, &output));
         }
     }
-    println!(
+    let timings = format!(
         "timings: waited {:.1} s for {SESSION_LOCK}; {}",
         waited.as_secs_f64(),
         timings.join(", ")
     );
+    println!("{timings}");
     assert!(
         failed.is_empty(),
-        "failed: {}; see their FAIL lines above",
-        failed.join(", ")
+        "{} of {} lab scripts failed (their whole output is above):\n{}\n{timings}",
+        failed.len(),
+        LAB_SCRIPTS.len(),
+        failed.join("\n")
     );
 }
