@@ -10,8 +10,10 @@ mod fake_source;
 mod temp_dir;
 
 use fake_source::{sample_status, FakeSource};
-use gateway::admin::{serve_admin, AdminClient, ClientError, Request, Response, MAX_REQUEST_BYTES};
-use std::io::{BufRead, BufReader, Read, Write};
+use gateway::admin::{
+    bind_admin, serve_admin, AdminClient, ClientError, Request, Response, MAX_REQUEST_BYTES,
+};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -197,16 +199,40 @@ fn stale_socket_is_replaced_but_live_socket_and_other_files_are_not() {
     serve_admin(&stale, source.clone()).unwrap();
     assert!(AdminClient::connect(&stale).unwrap().status().is_ok());
 
-    // Live: the one we just started.
+    // Live: the one we just started. The daemon refuses to start on exactly this kind.
     let err = serve_admin(&stale, source.clone()).unwrap_err();
     assert!(err.to_string().contains("in use"), "{err}");
+    assert_eq!(err.kind(), ErrorKind::AddrInUse);
 
-    // Not a socket: never deleted.
+    // Not a socket: never deleted, and not "in use" (the daemon logs it and runs on).
     let file = dir.path().join("config.yaml");
     std::fs::write(&file, "precious").unwrap();
     let err = serve_admin(&file, source).unwrap_err();
     assert!(err.to_string().contains("not a socket"), "{err}");
+    assert_ne!(err.kind(), ErrorKind::AddrInUse);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "precious");
+}
+
+#[test]
+fn a_socket_bound_before_it_is_served_is_in_use_and_answers_once_served() {
+    // The daemon binds before it creates its TUN device and serves once it is up.
+    let dir = TempDir::new("adm");
+    let path = dir.path().join("admin.sock");
+    let bound = bind_admin(&path).unwrap();
+    let err = bind_admin(&path)
+        .err()
+        .expect("a second bind must be refused");
+    assert_eq!(err.kind(), ErrorKind::AddrInUse, "{err}");
+    // A client that connected in between waits in the backlog and gets its answer.
+    let early = std::thread::spawn({
+        let path = path.clone();
+        move || AdminClient::connect(&path).unwrap().status().is_ok()
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    bound
+        .serve(Arc::new(FakeSource::new(sample_status())))
+        .unwrap();
+    assert!(early.join().unwrap());
 }
 
 #[test]

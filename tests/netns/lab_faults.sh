@@ -13,7 +13,9 @@
 #   d. cluster-a's state directory full (a tiny tmpfs), then read-only (a read-only bind
 #      mount), each while a reload adds an export: forwarding goes on, the error is reported
 #      (log, gateway_state_save_errors_total, gwctl diagnose), the previous ipam.state stays
-#      byte for byte, and once the directory is writable again the gateway saves by itself.
+#      byte for byte, and once the directory is writable again the gateway saves by itself;
+#   f. a second gateway started on cluster-a's node with the same admin socket refuses to
+#      start (the running one answers there), leaves no TUN behind, and the first carries on.
 # Prints PASS/FAIL lines; exits non-zero on any failure.
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -37,6 +39,7 @@ readonly EXTRA_EXPORT=shared/extra EXTRA_CLUSTER_IP=10.96.0.11
 require_lab full
 lab="$repo_root/deploy/lab/lab"
 gwctl="${CARGO_TARGET_DIR:-$repo_root/target}/release/gwctl"
+gateway_bin="${CARGO_TARGET_DIR:-$repo_root/target}/release/gateway"
 [[ -x $gwctl ]] || { echo "FAIL no gwctl at $gwctl (lab up builds it)"; exit 1; }
 
 started=$SECONDS
@@ -468,6 +471,43 @@ EOF
         fail "after restoring the config, ipam.state differs from the original: $(tr '\n' ';' <"$state_dir/ipam.state")"
     fi
 done
+
+section "f. a second gateway started on cluster-a's node with the same admin socket"
+# Its own TUN name, port, state and metrics address, so the admin socket is what collides.
+python3 - "$work/cluster-a.yaml" "$work/second.yaml" "$work/second-state" <<'EOF'
+import re, sys
+source, target, state_dir = sys.argv[1:]
+text = open(source).read()
+for pattern, value in [(r"(?m)^listen_port: .*$", "listen_port: 4598"),
+                       (r"(?m)^state_dir: .*$", f"state_dir: {state_dir}"),
+                       (r"(?m)^uapi_socket: .*\n", ""),
+                       (r"(?m)^metrics_address: .*$", "metrics_address: 127.0.0.1:9897"),
+                       (r"(?m)^  name: gw0\b.*$", "  name: gw9")]:
+    text, count = re.subn(pattern, value, text)
+    assert count == 1, pattern
+open(target, "w").write(text)
+EOF
+second_started=$EPOCHREALTIME
+ip netns exec cluster-a-gw timeout -k 2 10 "$gateway_bin" --config "$work/second.yaml" \
+    >"$work/second.log" 2>&1
+status=$?
+refusal=$(grep -o "admin socket: .*is in use" "$work/second.log" | head -n1)
+if ((status != 0 && status != 124)) && [[ -n $refusal ]]; then
+    pass "it refused to start within $(elapsed_since "$second_started") s (exit $status): $refusal"
+else
+    fail "a second gateway on the same admin socket: exit $status (want a refusal, not 0 or the 10 s timeout): $(tail -n 3 "$work/second.log" | tr '\n' ' ')"
+fi
+if ip -n cluster-a-gw link show gw9 >/dev/null 2>&1; then
+    fail "the refused gateway left its TUN device gw9 behind"
+else
+    pass "it left no TUN device behind"
+fi
+if [[ $(peer_endpoint a) == "$B_UNDERLAY:$WG_PORT" ]]; then
+    pass "gwctl still reaches cluster-a's running gateway through its socket"
+else
+    fail "gwctl peers on cluster-a after the refused start: endpoint '$(peer_endpoint a)'"
+fi
+check_both_ways "forwarding continues beside the refused second gateway"
 
 info "lab_faults.sh took $((SECONDS - started)) s"
 finish

@@ -9,4 +9,4 @@ pub mod server;
 pub use client::{AdminClient, ClientError};
 pub use protocol::{MtuProbeResult, Request, Response, MAX_REQUEST_BYTES};
 pub(crate) use server::bind_admin_socket as bind_private_socket;
-pub use server::serve_admin;
+pub use server::{bind_admin, serve_admin, BoundAdminSocket};

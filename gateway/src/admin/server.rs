@@ -37,11 +37,32 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// left by a previous run (but refuses to replace a non-socket file or a socket
 /// another process still answers on), and sets the socket to mode 0600.
 pub fn serve_admin(path: &Path, source: Arc<dyn StatusSource>) -> io::Result<JoinHandle<()>> {
-    let listener = bind_admin_socket(path)?;
-    let display = path.display().to_string();
-    thread::Builder::new()
-        .name("admin-accept".into())
-        .spawn(move || accept_loop(&listener, &source, &display))
+    bind_admin(path)?.serve(source)
+}
+
+/// [`serve_admin`] in two steps: the daemon binds first, before it creates its TUN device
+/// and routes, so a second gateway refused here ("in use") has changed nothing on the node.
+pub fn bind_admin(path: &Path) -> io::Result<BoundAdminSocket> {
+    Ok(BoundAdminSocket {
+        listener: bind_admin_socket(path)?,
+        display: path.display().to_string(),
+    })
+}
+
+/// A bound admin socket, not served yet: connections wait in its backlog.
+pub struct BoundAdminSocket {
+    listener: UnixListener,
+    display: String,
+}
+
+impl BoundAdminSocket {
+    /// Answers requests from `source` on a background thread.
+    pub fn serve(self, source: Arc<dyn StatusSource>) -> io::Result<JoinHandle<()>> {
+        let BoundAdminSocket { listener, display } = self;
+        thread::Builder::new()
+            .name("admin-accept".into())
+            .spawn(move || accept_loop(&listener, &source, &display))
+    }
 }
 
 /// Binds an owner-only Unix socket at `path` (the admin socket, the UAPI

@@ -40,6 +40,8 @@ pub enum DaemonError {
     Routes(std::io::Error),
     #[error("UDP port {port}: {source}")]
     Udp { port: u16, source: std::io::Error },
+    #[error("admin socket: {0} (not starting a second gateway on this node)")]
+    AdminSocketInUse(std::io::Error),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -110,6 +112,7 @@ pub fn run_with(config_path: &Path, options: RunOptions) -> Result<(), DaemonErr
         path: config.state_dir.clone(),
         source,
     })?;
+    let admin = super::endpoints::bind_admin(&config)?;
     let Core { daemon, shared } =
         Core::build(config_path, &config, &secrets, &state, Instant::now())?;
 
@@ -153,7 +156,7 @@ pub fn run_with(config_path: &Path, options: RunOptions) -> Result<(), DaemonErr
     if let Some(interval) = options.config_watch {
         super::watch::spawn(config_path.to_path_buf(), interval, events_tx.clone())?;
     }
-    daemon.start_operator_endpoints(events_tx);
+    daemon.start_operator_endpoints(events_tx, admin);
     let reader = Arc::new(Mutex::new(TunReader::new(&shared)));
     let (handshakes, handshake_inbox) = handshake_queue(HANDSHAKE_QUEUE_LEN, BATCH);
     let threads = vec![
