@@ -8,6 +8,7 @@
 mod core_support;
 
 use core_support::*;
+use gateway::status::StatusSource;
 use gateway::tunnel::PeerStatus;
 use natcore::testing::tcp_flags::{ACK, PSH, SYN};
 use natcore::testing::{
@@ -263,6 +264,29 @@ fn health_probes_are_answered_through_the_tunnel() {
         assert_eq!((stats.sent, stats.received), (1, 1), "{side:?}: {stats:?}");
         assert!(stats.last.is_some());
     }
+}
+
+#[test]
+fn an_mtu_probe_waits_for_a_session_instead_of_reporting_that_nothing_passes() {
+    let mut lab = Lab::new();
+    let daemon = lab.a.core.daemon.clone();
+    daemon.attach(lab.a.core.shared.clone(), "gw0".to_string());
+    // No handshake yet: every probe would be lost, which would read as "no size passes".
+    let started = std::time::Instant::now();
+    let err = daemon.mtu_probe("cluster-b").unwrap_err();
+    assert!(err.contains("no WireGuard session"), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(500),
+        "refused at once"
+    );
+    let err = daemon.mtu_probe("nobody").unwrap_err();
+    assert!(err.contains("no such Globalnet peer"), "{err}");
+    // Once the session is up the probe runs (nothing answers in this harness, whose timer
+    // thread does not send the probe rounds: so `None`, after the rounds' wait).
+    lab.tick();
+    lab.deliver_all();
+    assert!(matches!(lab.a.peer().status, PeerStatus::Connected));
+    assert_eq!(daemon.mtu_probe("cluster-b"), Ok(None));
 }
 
 #[test]

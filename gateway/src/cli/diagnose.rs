@@ -205,10 +205,10 @@ fn tunnels(s: &GatewayStatus) -> Check {
         return Check::new(
             "tunnels",
             Outcome::Pass,
-            format!(
-                "tunnels: all {} peers have an endpoint and a recent handshake",
-                s.peers.len()
-            ),
+            match s.peers.len() {
+                1 => "tunnels: the peer has an endpoint and a recent handshake".to_string(),
+                n => format!("tunnels: all {n} peers have an endpoint and a recent handshake"),
+            },
         )
         .details(details);
     }
@@ -429,7 +429,11 @@ fn mtu(s: &GatewayStatus, probe: Option<&mut MtuProber<'_>>) -> Check {
         ),
         None => "no probe size passed: something drops DF packets or ICMP on the path; check the underlay (e.g. `ping -M do -s 1372` between the gateway nodes) and firewalls".to_string(),
     };
-    Check::new("mtu", Outcome::Fail, format!("MTU: {} peers cannot carry tunnel-MTU packets", short.len()))
+    let count = match short.len() {
+        1 => "1 peer cannot".to_string(),
+        n => format!("{n} peers cannot"),
+    };
+    Check::new("mtu", Outcome::Fail, format!("MTU: {count} carry tunnel-MTU packets"))
         .details(details)
         .cause_fix(
             "the underlay between the gateways has a smaller MTU than the tunnel assumes (cloud VPN, IPsec, VXLAN or PPPoE on the path): large packets vanish while small ones pass — intermittent timeouts on large payloads",

@@ -155,9 +155,13 @@ impl Daemon {
     }
 
     /// Starts the admin socket and metrics endpoint (see crate::admin, crate::metrics).
-    pub fn start_operator_endpoints(self: &Arc<Self>, events: Sender<ControlEvent>) {
+    pub fn start_operator_endpoints(
+        self: &Arc<Self>,
+        events: Sender<ControlEvent>,
+        admin: Option<crate::admin::BoundAdminSocket>,
+    ) {
         let _ = self.events.set(events);
-        super::endpoints::start(self.clone(), &self.control().config);
+        super::endpoints::start(self.clone(), &self.control().config, admin);
     }
 
     /// Re-reads the config file and applies what changed: peers (added,
@@ -233,13 +237,6 @@ impl Daemon {
                 fixed.join(", ")
             ));
         }
-        if old.remote_global_blocks() != new.remote_global_blocks()
-            || old.routed_cidrs() != new.routed_cidrs()
-        {
-            shared
-                .engine
-                .set_routing(new.remote_global_blocks(), new.routed_cidrs());
-        }
         let summary = reload_summary(old, &new);
         let (ipam, notices) = control
             .ipam
@@ -250,6 +247,14 @@ impl Daemon {
             .tunnels
             .set_peers(peer_specs(&new, &secrets))
             .map_err(|e| e.to_string())?;
+        // That was the last step that can fail: a rejected reload has changed nothing.
+        if old.remote_global_blocks() != new.remote_global_blocks()
+            || old.routed_cidrs() != new.routed_cidrs()
+        {
+            shared
+                .engine
+                .set_routing(new.remote_global_blocks(), new.routed_cidrs());
+        }
         shared.engine.set_plan(Arc::new(ipam.plan()));
         if let Err(e) = routes.sync(&tun_routes(&new)) {
             tracing::error!(error = %e, "routes could not be updated after reload");
@@ -534,6 +539,17 @@ impl StatusSource for Daemon {
     fn mtu_probe(&self, peer: &str) -> Result<Option<u16>, String> {
         let (shared, _) = self.shared.get().ok_or("the gateway is still starting")?;
         let max = self.control().config.tunnel.mtu;
+        // Without a session every probe is lost, which would read as "nothing passes".
+        let not_connected = shared
+            .tunnels
+            .peer_id(peer)
+            .and_then(|id| shared.tunnels.peer_info(id))
+            .is_some_and(|info| !matches!(info.status, PeerStatus::Connected));
+        if not_connected {
+            return Err(format!(
+                "{peer}: no WireGuard session yet, so nothing to probe through; see `gwctl peers`"
+            ));
+        }
         super::probes::mtu_search(&shared.health, peer, max)
     }
 }
