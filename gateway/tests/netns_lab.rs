@@ -11,7 +11,8 @@
 //! cluster-b's gateway with 110,000 handshake initiations a second for 10 s (cookie
 //! replies, bounded CPU, at least half the tunnel's throughput); `tests/netns/lab_faults.sh`
 //! kills a gateway with SIGKILL, makes the underlay lossy and reordering, moves a peer to
-//! another address and port, and fills / write-protects a state directory. `lab down` always
+//! another address and port, fills / write-protects a state directory, checks reload verdicts
+//! and starts a second gateway beside a running one. `lab down` always
 //! runs afterwards. docs/reliability.md has the last figures.
 //!
 //! Needs root (network namespaces, TUN). Without root it is skipped on a developer machine
