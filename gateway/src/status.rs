@@ -4,6 +4,7 @@
 
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 
 /// Connection status with the meanings `subctl show connections` users know.
@@ -157,6 +158,11 @@ pub struct DataPathView {
     pub tun_rx_bulk: bool,
     /// Times tun-rx switched to `SCHED_BATCH` since start.
     pub tun_rx_bulk_entered_total: u64,
+    /// Each data-path thread's longest gap between two turns of its loop
+    /// since start, in seconds, by thread name (`/healthz` fails at 10 s).
+    /// Absent from older gateways' answers.
+    #[serde(default)]
+    pub longest_turn_gap_seconds: BTreeMap<String, f64>,
 }
 
 /// Everything `gwctl` and the metrics endpoint show.

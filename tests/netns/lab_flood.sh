@@ -13,6 +13,9 @@
 #   - the gateway's CPU stays bounded: during the first 2 s (the flood alone) at most 20 us per
 #     initiation (a responder handshake, which the rate limit spares it, is ~220 us) and at most
 #     one of the machine's two cores (its CPU seconds from /proc/PID/stat, printed);
+#   - every data-path thread of cluster-b's gateway keeps turning: its longest gap between two
+#     loop turns (gateway_thread_longest_turn_gap_seconds) stays <= 2 s, far from the 10 s at
+#     which /healthz fails and the kubelet would restart it;
 #   - the established tunnel keeps at least half its throughput: iperf3 --bidir between
 #     cluster-a-pod1 and cluster-b's export, each direction, before, during and after the flood
 #     (the baseline is the mean of before and after).
@@ -41,6 +44,7 @@ readonly MIN_THROUGHPUT_RATIO=0.5     # issue 5: at least half the throughput du
 readonly MAX_FLOOD_CPU_CORES=1.0      # at most one of this machine's two cores for the flood
 readonly MAX_US_PER_INITIATION=20     # < 10% of a responder handshake (~220 us, with its DHs)
 readonly FLOOD_ALONE_SECONDS=2        # the flood without iperf3, for the CPU figures
+readonly MAX_TURN_GAP_SECONDS=2       # a fifth of the 10 s after which /healthz fails
 readonly IPERF_PORT=5201
 readonly MEASURE_SECONDS=6
 readonly SETTLE_SECONDS=0.5
@@ -244,6 +248,19 @@ if ((alone_handled > 0)) && ge "$MAX_US_PER_INITIATION" "$per_initiation_us" && 
     pass "gateway CPU bounded: ${per_initiation_us} us per initiation (<= $MAX_US_PER_INITIATION; a responder handshake is ~220), ${alone_cores} cores for the flood alone (<= $MAX_FLOOD_CPU_CORES)"
 else
     fail "gateway CPU: ${per_initiation_us} us per initiation (want <= $MAX_US_PER_INITIATION) over $alone_handled initiations, ${alone_cores} cores (want <= $MAX_FLOOD_CPU_CORES)"
+fi
+# A flood must not bring the gateway near a liveness restart (a kubelet restarting it would
+# finish the attacker's job): every data-path thread kept turning.
+gaps=""
+for thread in tun-rx udp-rx handshakes timers; do
+    gap=$(metric b "gateway_thread_longest_turn_gap_seconds{thread=\"$thread\"}")
+    gaps+="$thread ${gap:-?} s, "
+    [[ -n $gap ]] && ge "$MAX_TURN_GAP_SECONDS" "$gap" || gaps_bad=1
+done
+if ((${gaps_bad:-0} == 0)); then
+    pass "every data-path thread kept turning: longest gaps since start ${gaps%, } (<= $MAX_TURN_GAP_SECONDS; /healthz fails at 10)"
+else
+    fail "longest gaps between turns: ${gaps%, } (want each <= $MAX_TURN_GAP_SECONDS s; /healthz fails at 10)"
 fi
 if ge "$FLOOD_SECONDS" "$throughput_done"; then
     info "the throughput run during the flood ended ${throughput_done} s into its ${FLOOD_SECONDS} s"

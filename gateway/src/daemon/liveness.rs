@@ -9,8 +9,11 @@
 //! [`STALL`] is stuck or gone, and the gateway reports itself unhealthy so
 //! the kubelet restarts it (docs/operations.md).
 //!
-//! Beats cost one comparison per turn: the shared atomic is written at most
+//! Beats cost two comparisons per turn: the shared atomic is written at most
 //! once per [`BEAT_EVERY`], so the hot path does not bounce its cache line.
+//! Each loop also keeps the longest gap between two of its turns since start
+//! (shared only when it grows): how close a loop has come to [`STALL`], e.g.
+//! under a handshake flood or on a CPU-starved node, before liveness trips.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -45,11 +48,13 @@ impl Loop {
     }
 }
 
-/// The last beat of each loop, as milliseconds since `start`.
+/// The last beat of each loop, as milliseconds since `start`, and each loop's
+/// longest gap between two turns, in milliseconds.
 #[derive(Debug)]
 pub struct Heartbeats {
     start: Instant,
     beats: [AtomicU64; Loop::ALL.len()],
+    longest_gaps: [AtomicU64; Loop::ALL.len()],
 }
 
 impl Heartbeats {
@@ -58,19 +63,34 @@ impl Heartbeats {
         Heartbeats {
             start,
             beats: std::array::from_fn(|_| AtomicU64::new(0)),
+            longest_gaps: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 
     /// The beat handle for one loop's thread.
     pub fn pulse(&self, which: Loop, now: Instant) -> Pulse {
         self.store(which, now);
-        Pulse { which, last: now }
+        Pulse {
+            which,
+            last: now,
+            previous_turn: now,
+            longest_gap: Duration::ZERO,
+        }
     }
 
     fn store(&self, which: Loop, now: Instant) {
         let millis = now.saturating_duration_since(self.start).as_millis();
         self.beats[which as usize]
             .store(u64::try_from(millis).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Each loop's longest gap between two turns since start (a loop that
+    /// has not turned since does not count here: [`Heartbeats::check`] names it).
+    pub fn longest_gaps(&self) -> [(Loop, Duration); Loop::ALL.len()] {
+        Loop::ALL.map(|which| {
+            let millis = self.longest_gaps[which as usize].load(Ordering::Relaxed);
+            (which, Duration::from_millis(millis))
+        })
     }
 
     /// Ok when every loop beat within [`STALL`] of `now`; otherwise which
@@ -107,12 +127,22 @@ impl Heartbeats {
 #[derive(Debug)]
 pub struct Pulse {
     which: Loop,
+    /// When the beat last reached the shared clock.
     last: Instant,
+    previous_turn: Instant,
+    longest_gap: Duration,
 }
 
 impl Pulse {
     /// Notes a completed turn at `now` (stored at most once per [`BEAT_EVERY`]).
     pub fn beat(&mut self, beats: &Heartbeats, now: Instant) {
+        let gap = now.saturating_duration_since(self.previous_turn);
+        self.previous_turn = now;
+        if gap > self.longest_gap {
+            self.longest_gap = gap;
+            let millis = u64::try_from(gap.as_millis()).unwrap_or(u64::MAX);
+            beats.longest_gaps[self.which as usize].fetch_max(millis, Ordering::Relaxed);
+        }
         if now.saturating_duration_since(self.last) >= BEAT_EVERY {
             beats.store(self.which, now);
             self.last = now;
@@ -168,6 +198,27 @@ mod tests {
         let beats = Heartbeats::new(t0);
         assert_eq!(beats.check(t0 + STALL), Ok(()));
         assert!(beats.check(t0 + STALL + Duration::from_millis(1)).is_err());
+    }
+
+    #[test]
+    fn the_longest_gap_between_turns_is_kept_per_loop() {
+        let t0 = Instant::now();
+        let beats = Heartbeats::new(t0);
+        let mut udp = beats.pulse(Loop::UdpRx, t0);
+        let mut timers = beats.pulse(Loop::Timers, t0);
+        let ms = Duration::from_millis;
+        // udp-rx: turns 200 ms apart, one 3.5 s stall, then 200 ms again.
+        for at in [200, 400, 3_900, 4_100] {
+            udp.beat(&beats, t0 + ms(at));
+        }
+        timers.beat(&beats, t0 + ms(100));
+        let gaps = beats.longest_gaps();
+        assert_eq!(gaps[Loop::UdpRx as usize], (Loop::UdpRx, ms(3_500)));
+        assert_eq!(gaps[Loop::Timers as usize], (Loop::Timers, ms(100)));
+        assert_eq!(gaps[Loop::TunRx as usize], (Loop::TunRx, Duration::ZERO));
+        // A shorter gap later does not lower it.
+        udp.beat(&beats, t0 + ms(4_150));
+        assert_eq!(beats.longest_gaps()[Loop::UdpRx as usize].1, ms(3_500));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The daemon's control plane: its config, IPAM and state directory, status
 //! snapshots for gwctl and Prometheus, and live reload.
 
-use super::bulk_scheduling::{Availability, SchedulingSnapshot};
+use super::bulk_scheduling::Availability;
 use super::datapath::{tunnel_drop_counts, Shared};
 use super::reload_replies::{self, ReloadReplies, REPLY_TIMEOUT};
 use super::reload_summary::reload_summary;
@@ -508,7 +508,7 @@ impl StatusSource for Daemon {
             data_path: self
                 .shared
                 .get()
-                .map(|(shared, _)| data_path_view(shared.scheduling.snapshot()))
+                .map(|(shared, _)| data_path_view(shared))
                 .unwrap_or_default(),
         }
     }
@@ -554,7 +554,8 @@ impl StatusSource for Daemon {
     }
 }
 
-fn data_path_view(scheduling: SchedulingSnapshot) -> DataPathView {
+fn data_path_view(shared: &Shared) -> DataPathView {
+    let scheduling = shared.scheduling.snapshot();
     DataPathView {
         bulk_scheduling: match scheduling.availability {
             Availability::Enabled => bulk_scheduling_state::ENABLED,
@@ -564,5 +565,11 @@ fn data_path_view(scheduling: SchedulingSnapshot) -> DataPathView {
         .to_string(),
         tun_rx_bulk: scheduling.bulk,
         tun_rx_bulk_entered_total: scheduling.bulk_entered,
+        longest_turn_gap_seconds: shared
+            .heartbeats
+            .longest_gaps()
+            .iter()
+            .map(|(which, gap)| (which.thread_name().to_string(), gap.as_secs_f64()))
+            .collect(),
     }
 }

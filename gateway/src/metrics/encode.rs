@@ -153,6 +153,16 @@ fn encode_data_path(s: &GatewayStatus, enc: &mut DescriptorEncoder) -> fmt::Resu
         "gateway_tun_rx_bulk_mode_entered",
         "Times tun-rx switched to SCHED_BATCH",
         d.tun_rx_bulk_entered_total,
+    )?;
+    let gaps = d
+        .longest_turn_gap_seconds
+        .iter()
+        .map(|(thread, seconds)| (vec![("thread", thread.clone())], *seconds));
+    gauge_family(
+        enc,
+        "gateway_thread_longest_turn_gap_seconds",
+        "Longest time between two turns of each data-path thread's loop since start (/healthz fails at 10 s)",
+        gaps,
     )
 }
 

@@ -233,6 +233,15 @@ pub fn sample_status() -> GatewayStatus {
             bulk_scheduling: "enabled".to_string(),
             tun_rx_bulk: true,
             tun_rx_bulk_entered_total: 7,
+            longest_turn_gap_seconds: [
+                ("tun-rx", 0.2),
+                ("udp-rx", 0.201),
+                ("handshakes", 0.2),
+                ("timers", 0.1),
+            ]
+            .into_iter()
+            .map(|(thread, gap)| (thread.to_string(), gap))
+            .collect(),
         },
     }
 }
