@@ -106,6 +106,26 @@ def best_other(med, impls, metric, better):
     return max(candidates) if better == HIGHER else min(candidates)
 
 
+def topology_line(pods):
+    """The topology, as `--pods` built it (runs before the option had pods for ours only)."""
+    line = (
+        "- Topology: namespaces gwb-a and gwb-b (the gateway nodes) joined by a veth underlay "
+        "(192.168.250.0/24). `ours` has a pod namespace behind each node (gwb-a-pod, gwb-b-pod): "
+        "the client in A's pod talks to B's exported service at its global ingress IP, so every "
+        "packet is SNATed and DNATed."
+    )
+    if pods == "all":
+        return line + (
+            " The others have a pod behind each node too (`--pods all`: 10.251.1.10 and "
+            "10.252.1.10, routed through the tunnel untranslated), so every implementation's "
+            "packets take the same hops: pod veth, the node's forwarding, the tunnel, and back."
+        )
+    return line + (
+        " The others run iperf3 and ping on the nodes, over the tunnel addresses (`--pods ours`): "
+        "ours' packets take two more veth hops and two more forwarding steps than theirs."
+    )
+
+
 def render(values, rounds, meta, described):
     med = medians(values)
     present = {impl for impl, _ in values}
@@ -115,10 +135,7 @@ def render(values, rounds, meta, described):
         f"- Machine: {meta.get('nproc', '?')} CPUs, {meta.get('cpu', '?')}, {meta.get('kernel', '?')}",
         f"- Command: `{meta.get('command', '?')}` (as root), {meta.get('date', '?')}",
         f"- {meta.get('params', '')}; {meta.get('iperf3', '')}",
-        "- Topology: namespaces gwb-a and gwb-b joined by a veth underlay (192.168.250.0/24); "
-        "iperf3 and ping run in them over the tunnel addresses. `ours` adds a pod namespace behind "
-        "each gateway (gwb-a-pod, gwb-b-pod): the client in A's pod talks to B's exported service "
-        "at its global ingress IP, so every packet is SNATed and DNATed.",
+        topology_line(meta.get("pods", "ours")),
         "- CPU = utime + stime of both tunnel processes during the test (/proc/PID/stat); "
         "veth has none (the kernel's).",
         "",

@@ -56,6 +56,29 @@ impl_up() {
 up_veth() {
     build_underlay
     TARGET=$UNDERLAY_B
+    if [[ $PODS_FOR == all ]]; then
+        add_pods_behind_routers
+        ip -n "$NS_A" route add "$ROUTED_POD_NET_B.0/$ROUTED_POD_PREFIX" via "$UNDERLAY_B"
+        ip -n "$NS_B" route add "$ROUTED_POD_NET_A.0/$ROUTED_POD_PREFIX" via "$UNDERLAY_A"
+        wait_for_ping "$CLIENT_NS" "$TARGET" "$TUNNEL_WAIT_SECONDS" || die "veth: no ping pod to pod"
+    fi
+}
+
+# add_pods_behind_routers: with --pods all, a pod behind each node of a routing implementation,
+# and the client, server and target moved into them (so every implementation's packets take
+# the same hops as ours': pod veth, the node's forwarding, the tunnel, and back).
+add_pods_behind_routers() {
+    add_routed_pod "$NS_A" "$NS_A_POD" "$ROUTED_POD_NET_A"
+    add_routed_pod "$NS_B" "$NS_B_POD" "$ROUTED_POD_NET_B"
+    CLIENT_NS=$NS_A_POD SERVER_NS=$NS_B_POD TARGET=$ROUTED_POD_NET_B.10
+}
+
+# routed_pod_subnet SIDE: the pod subnet behind side a or b.
+routed_pod_subnet() {
+    case $1 in
+        a) echo "$ROUTED_POD_NET_A.0/$ROUTED_POD_PREFIX" ;;
+        b) echo "$ROUTED_POD_NET_B.0/$ROUTED_POD_PREFIX" ;;
+    esac
 }
 
 # up_uapi_pair LABEL CMD...: a userspace WireGuard that takes the interface name as its last
@@ -77,14 +100,25 @@ up_uapi_pair() {
         TUNNEL_PIDS+=("$pid")
         wait_for_socket "/var/run/wireguard/$dev.sock" "$pid" "$label-$side"
     done
+    local allowed_a=$OVERLAY_A/32 allowed_b=$OVERLAY_B/32
+    if [[ $PODS_FOR == all ]]; then
+        allowed_a+=",$(routed_pod_subnet a)" allowed_b+=",$(routed_pod_subnet b)"
+    fi
     in_ns "$NS_A" wg set gwb-wg-a private-key "$keys/a.key" listen-port "$WG_PORT" \
-        peer "$(<"$keys/b.pub")" endpoint "$UNDERLAY_B:$WG_PORT" allowed-ips "$OVERLAY_B/32"
+        peer "$(<"$keys/b.pub")" endpoint "$UNDERLAY_B:$WG_PORT" allowed-ips "$allowed_b"
     in_ns "$NS_B" wg set gwb-wg-b private-key "$keys/b.key" listen-port "$WG_PORT" \
-        peer "$(<"$keys/a.pub")" endpoint "$UNDERLAY_A:$WG_PORT" allowed-ips "$OVERLAY_A/32"
+        peer "$(<"$keys/a.pub")" endpoint "$UNDERLAY_A:$WG_PORT" allowed-ips "$allowed_a"
     address_tunnel "$NS_A" gwb-wg-a "$OVERLAY_A"
     address_tunnel "$NS_B" gwb-wg-b "$OVERLAY_B"
     wait_for_ping "$NS_A" "$OVERLAY_B" "$TUNNEL_WAIT_SECONDS" \
         || die "$label: no ping through the tunnel within ${TUNNEL_WAIT_SECONDS}s (logs: $RUN_DIR/logs/$label-*.log)"
+    if [[ $PODS_FOR == all ]]; then
+        add_pods_behind_routers
+        ip -n "$NS_A" route add "$(routed_pod_subnet b)" dev gwb-wg-a
+        ip -n "$NS_B" route add "$(routed_pod_subnet a)" dev gwb-wg-b
+        wait_for_ping "$CLIENT_NS" "$TARGET" "$TUNNEL_WAIT_SECONDS" \
+            || die "$label: no ping from $CLIENT_NS to $TARGET through the tunnel within ${TUNNEL_WAIT_SECONDS}s"
+    fi
 }
 
 wait_for_socket() {

@@ -10,9 +10,12 @@ readonly TUNNEL_MTU=1420        # 1500 - 80 (IPv6 outer 40 + UDP 8 + WireGuard 3
 readonly WG_PORT=4500
 # Overlay addresses of the plain WireGuard implementations' tunnel interfaces.
 readonly OVERLAY_A=10.250.0.1 OVERLAY_B=10.250.0.2 OVERLAY_PREFIX=24
-# Pods (ours only): the same Pod CIDR on both sides, as in the lab: Globalnet tells them apart.
+# Pods behind ours: the same Pod CIDR on both sides, as in the lab: Globalnet tells them apart.
 readonly POD_IP=10.244.1.10 POD_GW_IP=10.244.0.1 POD_PREFIX=16
 readonly SERVICE_IP=10.96.0.10  # the ClusterIP of the exported service, on B's pod
+# Pods behind the routing implementations (--pods all): distinct subnets, routed untranslated
+# through the tunnel (the WireGuard peer's allowed-ips) or, for veth, the underlay.
+readonly ROUTED_POD_NET_A=10.251.1 ROUTED_POD_NET_B=10.252.1 ROUTED_POD_PREFIX=24
 
 new_namespace() {
     local ns=$1
@@ -47,6 +50,20 @@ add_pod() {
     ip -n "$pod" link set eth0 mtu "$LINK_MTU" up
     ip -n "$pod" route add default via "$POD_GW_IP"
     ip -n "$pod" addr add "$SERVICE_IP/32" dev lo
+}
+
+# add_routed_pod GW_NS POD_NS NET: a pod at NET.10/24 behind a gateway node at NET.1, for the
+# implementations that route: the same hops as ours' pods (pod veth, forwarding on the node).
+add_routed_pod() {
+    local gw=$1 pod=$2 net=$3
+    new_namespace "$pod"
+    in_ns "$gw" sysctl -qw net.ipv4.ip_forward=1
+    ip link add veth-pod netns "$gw" type veth peer name eth0 netns "$pod"
+    ip -n "$gw" addr add "$net.1/$ROUTED_POD_PREFIX" dev veth-pod
+    ip -n "$gw" link set veth-pod mtu "$LINK_MTU" up
+    ip -n "$pod" addr add "$net.10/$ROUTED_POD_PREFIX" dev eth0
+    ip -n "$pod" link set eth0 mtu "$LINK_MTU" up
+    ip -n "$pod" route add default via "$net.1"
 }
 
 # address_tunnel NS DEV ADDR: overlay address and MTU on a WireGuard interface, then up.
