@@ -117,8 +117,9 @@ def topology_line(pods):
     if pods == "all":
         return line + (
             " The others have a pod behind each node too (`--pods all`: 10.251.1.10 and "
-            "10.252.1.10, routed through the tunnel untranslated), so every implementation's "
-            "packets take the same hops: pod veth, the node's forwarding, the tunnel, and back."
+            "10.252.1.10, routed untranslated through the tunnel, or for veth over the underlay), "
+            "so every implementation's packets take the same hops: pod veth, the node's "
+            "forwarding, the tunnel, and back."
         )
     return line + (
         " The others run iperf3 and ping on the nodes, over the tunnel addresses (`--pods ours`): "

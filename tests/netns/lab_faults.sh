@@ -15,7 +15,8 @@
 #      (log, gateway_state_save_errors_total, gwctl diagnose), the previous ipam.state stays
 #      byte for byte, and once the directory is writable again the gateway saves by itself;
 #   f. a second gateway started on cluster-a's node with the same admin socket refuses to
-#      start (the running one answers there), leaves no TUN behind, and the first carries on.
+#      start (the running one holds it), before it touches a device or a route, and the first
+#      carries on.
 # Prints PASS/FAIL lines; exits non-zero on any failure.
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -39,7 +40,7 @@ readonly EXTRA_EXPORT=shared/extra EXTRA_CLUSTER_IP=10.96.0.11
 require_lab full
 lab="$repo_root/deploy/lab/lab"
 gwctl="${CARGO_TARGET_DIR:-$repo_root/target}/release/gwctl"
-gateway_bin="${CARGO_TARGET_DIR:-$repo_root/target}/release/gateway"
+gateway_bin="${LAB_GATEWAY:-${CARGO_TARGET_DIR:-$repo_root/target}/release/gateway}" # as deploy/lab/lab
 [[ -x $gwctl ]] || { echo "FAIL no gwctl at $gwctl (lab up builds it)"; exit 1; }
 
 started=$SECONDS
@@ -497,10 +498,15 @@ if ((status != 0 && status != 124)) && [[ -n $refusal ]]; then
 else
     fail "a second gateway on the same admin socket: exit $status (want a refusal, not 0 or the 10 s timeout): $(tail -n 3 "$work/second.log" | tr '\n' ' ')"
 fi
-if ip -n cluster-a-gw link show gw9 >/dev/null 2>&1; then
-    fail "the refused gateway left its TUN device gw9 behind"
+# It refused before creating its TUN device and routes: had it come up, its routes to cluster-b
+# (replacing gw0's) would have gone with its device when it exited.
+routes=$(ip -n cluster-a-gw route show 243.0.0.0/16 | tr '\n' ' ')
+if grep -q "gateway up" "$work/second.log"; then
+    fail "the refused gateway came up first (its log says 'gateway up'): $(tail -n 3 "$work/second.log" | tr '\n' ' ')"
+elif [[ $routes == *"dev gw0"* ]]; then
+    pass "it never came up (no 'gateway up' in its log) and cluster-b's block is still routed to gw0: $routes"
 else
-    pass "it left no TUN device behind"
+    fail "cluster-b's block is no longer routed to gw0 after the refused start: '${routes:-none}'"
 fi
 if [[ $(peer_endpoint a) == "$B_UNDERLAY:$WG_PORT" ]]; then
     pass "gwctl still reaches cluster-a's running gateway through its socket"

@@ -13,9 +13,9 @@
 #   - the gateway's CPU stays bounded: during the first 2 s (the flood alone) at most 20 us per
 #     initiation (a responder handshake, which the rate limit spares it, is ~220 us) and at most
 #     one of the machine's two cores (its CPU seconds from /proc/PID/stat, printed);
-#   - every data-path thread of cluster-b's gateway keeps turning: its longest gap between two
-#     loop turns (gateway_thread_longest_turn_gap_seconds) stays <= 2 s, far from the 10 s at
-#     which /healthz fails and the kubelet would restart it;
+#   - every data-path thread of cluster-b's gateway keeps turning: the flood does not raise its
+#     longest gap between two loop turns (gateway_thread_longest_turn_gap_seconds) above 2 s,
+#     far from the 10 s at which /healthz fails and the kubelet would restart it;
 #   - the established tunnel keeps at least half its throughput: iperf3 --bidir between
 #     cluster-a-pod1 and cluster-b's export, each direction, before, during and after the flood
 #     (the baseline is the mean of before and after).
@@ -148,7 +148,7 @@ if flood "$BURST_SECONDS" burst; then
     # The share is a floor, not the gateway's measure: on a busy two-core machine the gateway
     # also sheds some unread (handshake_queue_full), which the flood below measures with its
     # counters. Here: cookies come back, and never a handshake response.
-    if ((cookies * 2 >= sent && others == 0)); then
+    if ((${sent:-0} > 0 && ${cookies:-0} * 2 >= sent && ${others:-1} == 0)); then
         pass "cookie replies: the generator sent $sent initiations and got $cookies cookie replies back (the rest: within the rate limit, shed unread, or lost in its own socket), no handshake response"
     else
         fail "cookie replies: $cookies for $sent initiations (want >= 50%), $others other replies (want 0)"
@@ -168,6 +168,11 @@ drops_total shed_before b handshake_queue_full
 drops_total dh_before b "${reasons_dh[@]}"
 drops_total bad_mac_before b bad_mac
 rcvbuf_before=$(udp_stat RcvbufErrors)
+readonly THREADS=(tun-rx udp-rx handshakes timers)
+declare -A gap_before
+for thread in "${THREADS[@]}"; do
+    gap_before[$thread]=$(metric b "gateway_thread_longest_turn_gap_seconds{thread=\"$thread\"}")
+done
 
 # handled VAR: every initiation cluster-b's gateway has dealt with so far, whichever way.
 handled() { drops_total "$1" b under_load handshake_queue_full "${reasons_dh[@]}" bad_mac; }
@@ -250,17 +255,22 @@ else
     fail "gateway CPU: ${per_initiation_us} us per initiation (want <= $MAX_US_PER_INITIATION) over $alone_handled initiations, ${alone_cores} cores (want <= $MAX_FLOOD_CPU_CORES)"
 fi
 # A flood must not bring the gateway near a liveness restart (a kubelet restarting it would
-# finish the attacker's job): every data-path thread kept turning.
-gaps=""
-for thread in tun-rx udp-rx handshakes timers; do
+# finish the attacker's job): every data-path thread kept turning. The metric is a maximum
+# since start, so only a rise during the flood counts against it.
+gaps="" gaps_bad=0
+for thread in "${THREADS[@]}"; do
     gap=$(metric b "gateway_thread_longest_turn_gap_seconds{thread=\"$thread\"}")
-    gaps+="$thread ${gap:-?} s, "
-    [[ -n $gap ]] && ge "$MAX_TURN_GAP_SECONDS" "$gap" || gaps_bad=1
+    gaps+="$thread ${gap_before[$thread]:-?} -> ${gap:-?} s, "
+    if [[ -z $gap ]]; then
+        gaps_bad=1
+    elif ! ge "${gap_before[$thread]:-0}" "$gap" && ! ge "$MAX_TURN_GAP_SECONDS" "$gap"; then
+        gaps_bad=1
+    fi
 done
-if ((${gaps_bad:-0} == 0)); then
-    pass "every data-path thread kept turning: longest gaps since start ${gaps%, } (<= $MAX_TURN_GAP_SECONDS; /healthz fails at 10)"
+if ((gaps_bad == 0)); then
+    pass "every data-path thread kept turning: longest gap between turns since start, before -> after the flood: ${gaps%, } (a rise above $MAX_TURN_GAP_SECONDS s fails; /healthz fails at 10)"
 else
-    fail "longest gaps between turns: ${gaps%, } (want each <= $MAX_TURN_GAP_SECONDS s; /healthz fails at 10)"
+    fail "longest gap between turns since start, before -> after the flood: ${gaps%, } (the flood may not raise one above $MAX_TURN_GAP_SECONDS s; /healthz fails at 10)"
 fi
 if ge "$FLOOD_SECONDS" "$throughput_done"; then
     info "the throughput run during the flood ended ${throughput_done} s into its ${FLOOD_SECONDS} s"

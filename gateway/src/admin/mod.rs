@@ -5,6 +5,7 @@ pub mod client;
 pub mod deadline;
 pub mod protocol;
 pub mod server;
+pub mod socket_lock;
 
 pub use client::{AdminClient, ClientError};
 pub use protocol::{MtuProbeResult, Request, Response, MAX_REQUEST_BYTES};

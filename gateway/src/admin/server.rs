@@ -4,6 +4,7 @@
 
 use super::deadline::{DeadlineReader, DeadlineWriter};
 use super::protocol::{parse_request, to_line, Request, Response, MAX_REQUEST_BYTES};
+use super::socket_lock::{lock_socket, SocketLock};
 use crate::status::StatusSource;
 use std::fs::{self, DirBuilder, Permissions};
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -42,10 +43,15 @@ pub fn serve_admin(path: &Path, source: Arc<dyn StatusSource>) -> io::Result<Joi
 
 /// [`serve_admin`] in two steps: the daemon binds first, before it creates its TUN device
 /// and routes, so a second gateway refused here ("in use") has changed nothing on the node.
+/// The socket's lock file ([`socket_lock`]) is taken first, so two gateways
+/// starting at once cannot both take the socket.
 pub fn bind_admin(path: &Path) -> io::Result<BoundAdminSocket> {
+    create_private_parent(path)?;
+    let lock = lock_socket(path)?;
     Ok(BoundAdminSocket {
         listener: bind_admin_socket(path)?,
         display: path.display().to_string(),
+        lock,
     })
 }
 
@@ -53,15 +59,24 @@ pub fn bind_admin(path: &Path) -> io::Result<BoundAdminSocket> {
 pub struct BoundAdminSocket {
     listener: UnixListener,
     display: String,
+    lock: SocketLock,
 }
 
 impl BoundAdminSocket {
-    /// Answers requests from `source` on a background thread.
+    /// Answers requests from `source` on a background thread, which holds the
+    /// socket's lock for as long as it serves.
     pub fn serve(self, source: Arc<dyn StatusSource>) -> io::Result<JoinHandle<()>> {
-        let BoundAdminSocket { listener, display } = self;
+        let BoundAdminSocket {
+            listener,
+            display,
+            lock,
+        } = self;
         thread::Builder::new()
             .name("admin-accept".into())
-            .spawn(move || accept_loop(&listener, &source, &display))
+            .spawn(move || {
+                let _held = lock;
+                accept_loop(&listener, &source, &display)
+            })
     }
 }
 
@@ -69,15 +84,7 @@ impl BoundAdminSocket {
 /// socket): parent directory created 0700 if missing, a stale socket
 /// replaced, a live one or a non-socket refused, the socket chmod 0600.
 pub(crate) fn bind_admin_socket(path: &Path) -> io::Result<UnixListener> {
-    if let Some(parent) = path.parent() {
-        if !parent.as_os_str().is_empty() && !parent.exists() {
-            DirBuilder::new()
-                .recursive(true)
-                .mode(DIR_MODE)
-                .create(parent)
-                .map_err(|e| with_context(e, &format!("creating {}", parent.display())))?;
-        }
-    }
+    create_private_parent(path)?;
     remove_stale_socket(path)?;
     let listener = UnixListener::bind(path)
         .map_err(|e| with_context(e, &format!("binding admin socket {}", path.display())))?;
@@ -87,6 +94,19 @@ pub(crate) fn bind_admin_socket(path: &Path) -> io::Result<UnixListener> {
     fs::set_permissions(path, Permissions::from_mode(SOCKET_MODE))
         .map_err(|e| with_context(e, &format!("chmod {:o} {}", SOCKET_MODE, path.display())))?;
     Ok(listener)
+}
+
+/// Creates `path`'s parent directory with mode 0700 when it is missing; an
+/// existing one is left as it is.
+fn create_private_parent(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() && !parent.exists() => DirBuilder::new()
+            .recursive(true)
+            .mode(DIR_MODE)
+            .create(parent)
+            .map_err(|e| with_context(e, &format!("creating {}", parent.display()))),
+        _ => Ok(()),
+    }
 }
 
 fn remove_stale_socket(path: &Path) -> io::Result<()> {

@@ -126,6 +126,21 @@ impl HealthState {
     }
 }
 
+fn not_a_target(peer: &str) -> String {
+    format!("{peer}: no such Globalnet peer (only peers with a global_cidr have a gateway address to probe)")
+}
+
+/// Fails as [`mtu_search`] would for a peer that is not a probe target.
+pub fn require_probe_target(health: &Mutex<HealthState>, peer: &str) -> Result<(), String> {
+    let health = health
+        .lock()
+        .map_err(|_| "health state poisoned".to_string())?;
+    match health.target_of(peer) {
+        Some(_) => Ok(()),
+        None => Err(not_a_target(peer)),
+    }
+}
+
 /// Runs `gwctl diagnose`'s MTU search against `peer` (probes sent by the timer
 /// thread, answers recorded by the inbound path): the largest packet size up
 /// to `max` that crossed the tunnel and came back unfragmented. Blocks for a
@@ -140,9 +155,7 @@ pub fn mtu_search(
             .lock()
             .map_err(|_| "health state poisoned".to_string())
     };
-    let target = lock()?.target_of(peer).ok_or_else(|| {
-        format!("{peer}: no such Globalnet peer (only peers with a global_cidr have a gateway address to probe)")
-    })?;
+    let target = lock()?.target_of(peer).ok_or_else(|| not_a_target(peer))?;
     let mut failure = None;
     let largest = crate::mtu_probe::search(max, |sizes| {
         match lock() {
