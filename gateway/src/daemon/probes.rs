@@ -141,6 +141,29 @@ pub fn require_probe_target(health: &Mutex<HealthState>, peer: &str) -> Result<(
     }
 }
 
+/// WireGuard's REJECT_AFTER_TIME: session keys older than this are not used.
+const SESSION_KEYS_EXPIRE: Duration = Duration::from_secs(180);
+
+/// Fails for a peer without current session keys: every probe would be lost,
+/// which would read as "nothing passes".
+pub fn require_session_keys(tunnels: &Tunnels, peer: &str) -> Result<(), String> {
+    let last_handshake = tunnels
+        .peer_id(peer)
+        .and_then(|id| tunnels.peer_info(id))
+        .and_then(|info| info.last_handshake);
+    match last_handshake {
+        Some(age) if age < SESSION_KEYS_EXPIRE => Ok(()),
+        Some(age) => Err(format!(
+            "{peer}: no current WireGuard session (last handshake {} s ago; keys expire after {} s), so nothing to probe through; see `gwctl peers`",
+            age.as_secs(),
+            SESSION_KEYS_EXPIRE.as_secs()
+        )),
+        None => Err(format!(
+            "{peer}: no WireGuard session yet, so nothing to probe through; see `gwctl peers`"
+        )),
+    }
+}
+
 /// Runs `gwctl diagnose`'s MTU search against `peer` (probes sent by the timer
 /// thread, answers recorded by the inbound path): the largest packet size up
 /// to `max` that crossed the tunnel and came back unfragmented. Blocks for a

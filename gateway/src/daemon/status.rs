@@ -540,33 +540,10 @@ impl StatusSource for Daemon {
         let (shared, _) = self.shared.get().ok_or("the gateway is still starting")?;
         let max = self.control().config.tunnel.mtu;
         super::probes::require_probe_target(&shared.health, peer)?;
-        // Without session keys every probe would be lost, which would read as "nothing passes".
-        let last_handshake = shared
-            .tunnels
-            .peer_id(peer)
-            .and_then(|id| shared.tunnels.peer_info(id))
-            .and_then(|info| info.last_handshake);
-        match last_handshake {
-            Some(age) if age < SESSION_KEYS_EXPIRE => {}
-            Some(age) => {
-                return Err(format!(
-                    "{peer}: no current WireGuard session (last handshake {} s ago; keys expire after {} s), so nothing to probe through; see `gwctl peers`",
-                    age.as_secs(),
-                    SESSION_KEYS_EXPIRE.as_secs()
-                ))
-            }
-            None => {
-                return Err(format!(
-                    "{peer}: no WireGuard session yet, so nothing to probe through; see `gwctl peers`"
-                ))
-            }
-        }
+        super::probes::require_session_keys(&shared.tunnels, peer)?;
         super::probes::mtu_search(&shared.health, peer, max)
     }
 }
-
-/// WireGuard's REJECT_AFTER_TIME: session keys older than this are not used.
-const SESSION_KEYS_EXPIRE: Duration = Duration::from_secs(180);
 
 fn data_path_view(shared: &Shared) -> DataPathView {
     let scheduling = shared.scheduling.snapshot();
