@@ -44,6 +44,7 @@ EXPORTED_METRICS = {
     "gateway_nat_flows_limit",
     "gateway_state_save_errors_total",
     "gateway_ready",
+    "gateway_thread_longest_turn_gap_seconds",
 }
 HISTOGRAMS = {"gateway_peer_rtt_seconds"}
 MIN_SCHEMA_VERSION = 36  # Grafana 9+: the panel/field-config model these panels use
@@ -104,6 +105,8 @@ INPUT_SERIES = [
     series("gateway_state_save_errors_total", GA, "0+1" + SAMPLES),
     series("gateway_ready", GA, "1" + SAMPLES),
     series("gateway_ready", GB, "0" + SAMPLES),
+    series("gateway_thread_longest_turn_gap_seconds", GA + ',thread="udp-rx"', "0.2" + SAMPLES),
+    series("gateway_thread_longest_turn_gap_seconds", GB + ',thread="udp-rx"', "3.5" + SAMPLES),
 ]
 
 # Exact results for the queries whose arithmetic matters, keyed by panel title and refId, with
@@ -118,12 +121,14 @@ EXACT = {
     # (40 tcp + 2 udp) / 1000
     ("NAT table fill", "A"): [(f'{{{GA}}}', 0.042)],
     ("Ready (gateway_ready)", "A"): [(f'{{{GA}}}', 1)],
+    ("Longest gap between data-thread turns", "A"): [(f'{{{GA},thread="udp-rx"}}', 0.2)],
 }
 # And the connection status of the other direction, where the tunnel is in error (0).
 EXACT_CLUSTER_B = {
     ("Connection status", "A"): [('{local_cluster="cluster-b",remote_cluster="cluster-a"}', 0)],
     ("NAT table fill", "A"): [(f'{{{GB}}}', 0.5)],
     ("Ready (gateway_ready)", "A"): [(f'{{{GB}}}', 0)],
+    ("Longest gap between data-thread turns", "A"): [(f'{{{GB},thread="udp-rx"}}', 3.5)],
 }
 
 
