@@ -64,21 +64,23 @@ pub(crate) fn make_fifo(path: &Path) {
     );
 }
 
+/// A fresh, empty directory for one unit test: `<tmp>/gw-<label>-<pid>`.
+#[cfg(test)]
+pub(crate) fn scratch_dir(label: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("gw-{label}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::{Duration, Instant};
 
-    fn scratch(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("gw-files-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
     #[test]
     fn a_fifo_is_refused_at_once_instead_of_blocking() {
-        let dir = scratch("fifo");
+        let dir = scratch_dir("files-fifo");
         let fifo = dir.join("config.yaml");
         make_fifo(&fifo);
         let started = Instant::now();
@@ -92,7 +94,7 @@ mod tests {
     fn devices_and_oversized_files_are_refused() {
         let err = read_bounded(Path::new("/dev/zero"), 16).unwrap_err();
         assert!(err.to_string().contains("not a regular file"), "{err}");
-        let dir = scratch("big");
+        let dir = scratch_dir("files-big");
         let big = dir.join("big.yaml");
         std::fs::write(&big, vec![b'#'; 17]).unwrap();
         assert!(read_bounded(&big, 16)

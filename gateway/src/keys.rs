@@ -341,9 +341,7 @@ mod tests {
 
     #[test]
     fn a_fifo_in_place_of_a_key_is_refused_without_blocking() {
-        let dir = std::env::temp_dir().join(format!("gw-keys-fifo-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::files::scratch_dir("keys-fifo");
         let fifo = dir.join("private.key");
         crate::files::make_fifo(&fifo);
         let result = PrivateKey::load_file(&fifo);

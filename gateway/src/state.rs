@@ -76,15 +76,9 @@ impl StateDir {
 mod tests {
     use super::*;
 
-    fn temp_dir(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("gw-state-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&d);
-        d
-    }
-
     #[test]
     fn write_read_replace_remove() {
-        let d = temp_dir("rw");
+        let d = crate::files::scratch_dir("state-rw");
         let s = StateDir::open(&d).unwrap();
         assert_eq!(s.read("x").unwrap(), None);
         s.write_atomic("x", b"one").unwrap();
@@ -98,7 +92,7 @@ mod tests {
 
     #[test]
     fn failed_write_keeps_previous_file() {
-        let d = temp_dir("fail");
+        let d = crate::files::scratch_dir("state-fail");
         let s = StateDir::open(&d).unwrap();
         s.write_atomic("x", b"good").unwrap();
         // A directory where the temporary file should go makes the write fail.

@@ -68,8 +68,7 @@ mod tests {
 
     #[test]
     fn a_second_holder_is_refused_until_the_first_lets_go() {
-        let dir = std::env::temp_dir().join(format!("socket-lock-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::files::scratch_dir("socket-lock");
         let socket = dir.join("admin.sock");
         let first = lock_socket(&socket).unwrap();
         let err = lock_socket(&socket).unwrap_err();

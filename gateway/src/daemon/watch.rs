@@ -83,16 +83,9 @@ mod tests {
         }
     }
 
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("gw-watch-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
     #[test]
     fn a_configmap_symlink_swap_triggers_one_reload_per_change() {
-        let dir = temp_dir("swap");
+        let dir = crate::files::scratch_dir("watch-swap");
         configmap_version(&dir, "v1", "cluster_id: a\n");
         let (tx, rx) = channel();
         spawn(dir.join("config.yaml"), TICK, tx).unwrap();
@@ -110,7 +103,7 @@ mod tests {
 
     #[test]
     fn same_content_or_a_missing_file_is_not_a_change() {
-        let dir = temp_dir("same");
+        let dir = crate::files::scratch_dir("watch-same");
         let file = dir.join("gateway.yaml");
         std::fs::write(&file, "cluster_id: a\n").unwrap();
         let (tx, rx) = channel();
