@@ -163,6 +163,14 @@ pub struct DataPathView {
     /// Absent from older gateways' answers.
     #[serde(default)]
     pub longest_turn_gap_seconds: BTreeMap<String, f64>,
+    /// udp-rx's receive-moderation nap in microseconds; 0: off
+    /// (`GATEWAY_RX_MODERATION_US=off`). Absent from older gateways' answers.
+    #[serde(default)]
+    pub rx_moderation_nap_us: u64,
+    /// Naps udp-rx took since start because datagrams kept arriving a few
+    /// at a time (see `daemon/rx_moderation.rs`).
+    #[serde(default)]
+    pub rx_moderation_naps_total: u64,
 }
 
 /// Everything `gwctl` and the metrics endpoint show.

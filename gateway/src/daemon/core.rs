@@ -10,6 +10,7 @@ use super::liveness::Heartbeats;
 use super::node_flows::NodeFlows;
 use super::probes::HealthState;
 use super::runtime::{peer_specs, probe_targets, DaemonError};
+use super::rx_moderation::{self, ModerationStats};
 use super::setup::{engine_config, ipam_spec};
 use super::status::Daemon;
 use crate::config::{Config, Secrets};
@@ -109,6 +110,9 @@ impl Core {
             scheduling: Arc::new(SchedulingStats::new(
                 bulk_scheduling::availability_from_env(),
             )),
+            rx_moderation: ModerationStats::new(
+                rx_moderation::nap_from_env().map_err(DaemonError::Environment)?,
+            ),
             heartbeats: Heartbeats::new(Instant::now()),
             node_flows: NodeFlows::default(),
         });

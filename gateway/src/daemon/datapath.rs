@@ -25,6 +25,7 @@ use super::bulk_scheduling::SchedulingStats;
 use super::liveness::Heartbeats;
 use super::node_flows::NodeFlows;
 use super::probes::HealthState;
+use super::rx_moderation::ModerationStats;
 
 /// Largest IP packet the TUN hands us after splitting, and the largest inner
 /// packet a datagram can carry.
@@ -45,6 +46,8 @@ pub struct Shared {
     pub tunnel_drops: Mutex<TunnelDropCounts>,
     /// tun-rx's bulk scheduling, for status and metrics.
     pub scheduling: Arc<SchedulingStats>,
+    /// udp-rx's receive moderation: its setting and naps.
+    pub rx_moderation: ModerationStats,
     /// Each loop's last turn, for `/healthz` and `/readyz`.
     pub heartbeats: Heartbeats,
     /// TCP/UDP flows the node opened from the gateway address, whose replies

@@ -15,6 +15,7 @@ pub mod probes;
 pub mod reload_replies;
 pub mod reload_summary;
 pub mod runtime;
+pub mod rx_moderation;
 pub mod setup;
 pub mod signals;
 pub mod status;

@@ -42,6 +42,8 @@ pub enum DaemonError {
     Udp { port: u16, source: std::io::Error },
     #[error("admin socket: {0} (not starting a second gateway on this node)")]
     AdminSocketInUse(std::io::Error),
+    #[error("environment: {0}")]
+    Environment(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }

@@ -562,5 +562,10 @@ fn data_path_view(shared: &Shared) -> DataPathView {
             .iter()
             .map(|(which, gap)| (which.thread_name().to_string(), gap.as_secs_f64()))
             .collect(),
+        rx_moderation_nap_us: shared
+            .rx_moderation
+            .nap()
+            .map_or(0, |nap| nap.as_micros() as u64),
+        rx_moderation_naps_total: shared.rx_moderation.naps(),
     }
 }

@@ -19,6 +19,7 @@ use super::handshakes::{
     lower_thread_priority, HandshakeInbox, HandshakeQueue, Inbox, HANDSHAKE_THREAD_NICE,
 };
 use super::liveness::Loop;
+use super::rx_moderation::RxModeration;
 use super::status::Daemon;
 use crate::io::tun::{Tun, HEADROOM, READ_BATCH, SUPERPACKET};
 use crate::io::udp::{RecvBatch, SendBatch, TunnelSocket, BATCH, MAX_DATAGRAM};
@@ -194,13 +195,20 @@ pub fn spawn_inbound(
             let mut net = UdpOut(&udp);
             let mut queue_drops = TunnelDropCounts::default();
             let inline_replies = std::env::var(INLINE_REPLIES_ENV).map_or(true, |v| v != "off");
+            let mut moderation = RxModeration::new(shared.rx_moderation.nap());
+            let mut nap = None;
             let mut pulse = shared.heartbeats.pulse(Loop::UdpRx, Instant::now());
             while !stop.load(Ordering::Relaxed) {
+                if let Some(nap) = nap.take() {
+                    shared.rx_moderation.count_nap();
+                    std::thread::sleep(nap);
+                }
                 match udp.recv_batch(&mut batch) {
                     Ok(0) => pulse.beat(&shared.heartbeats, Instant::now()),
                     Ok(n) => {
                         let now = Instant::now();
                         pulse.beat(&shared.heartbeats, now);
+                        nap = moderation.after_batch(now, batch.messages_read(), batch.capacity());
                         // Handshake messages go to their own thread.
                         let datagrams = (0..n)
                             .filter_map(|i| batch.get(i))

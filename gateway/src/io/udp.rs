@@ -259,6 +259,19 @@ impl RecvBatch {
         self.segments.is_empty()
     }
 
+    /// How many messages the last `recv_batch` read (a GRO message holds
+    /// several datagrams); the batch's capacity when the socket had more.
+    pub fn messages_read(&self) -> usize {
+        self.segments
+            .last()
+            .map_or(0, |&(msg, _, _)| msg as usize + 1)
+    }
+
+    /// How many message slots a read fills at most.
+    pub fn capacity(&self) -> usize {
+        self.bufs.len()
+    }
+
     /// The `i`-th received datagram and its sender.
     pub fn get(&self, i: usize) -> Option<(SocketAddr, &[u8])> {
         let &(msg, offset, len) = self.segments.get(i)?;

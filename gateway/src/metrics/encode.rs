@@ -163,6 +163,18 @@ fn encode_data_path(s: &GatewayStatus, enc: &mut DescriptorEncoder) -> fmt::Resu
         "gateway_thread_longest_turn_gap_seconds",
         "Longest time between two turns of each data-path thread's loop since start (/healthz fails at 10 s)",
         gaps,
+    )?;
+    gauge(
+        enc,
+        "gateway_udp_rx_moderation_nap_seconds",
+        "How long udp-rx naps before reading again while datagrams keep arriving a few at a time (0: moderation off)",
+        d.rx_moderation_nap_us as f64 / 1e6,
+    )?;
+    counter(
+        enc,
+        "gateway_udp_rx_moderation_naps",
+        "Naps udp-rx took because datagrams kept arriving a few at a time (a packet storm or a stream of small packets)",
+        d.rx_moderation_naps_total,
     )
 }
 

@@ -242,6 +242,8 @@ pub fn sample_status() -> GatewayStatus {
             .into_iter()
             .map(|(thread, gap)| (thread.to_string(), gap))
             .collect(),
+            rx_moderation_nap_us: 100,
+            rx_moderation_naps_total: 4_321,
         },
     }
 }
