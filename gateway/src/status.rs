@@ -171,6 +171,13 @@ pub struct DataPathView {
     /// at a time (see `daemon/rx_moderation.rs`).
     #[serde(default)]
     pub rx_moderation_naps_total: u64,
+    /// tun-rx reads the UDP socket too and udp-rx is parked: the tunnel is
+    /// quiet (`daemon/solo.rs`). Always false with `GATEWAY_SOLO_WHEN_QUIET=off`.
+    #[serde(default)]
+    pub solo: bool,
+    /// Hand-overs of the UDP socket between tun-rx and udp-rx since start.
+    #[serde(default)]
+    pub solo_switches_total: u64,
 }
 
 /// Everything `gwctl` and the metrics endpoint show.

@@ -103,6 +103,8 @@ const PLANNED: &[(&str, &str)] = &[
     ("gateway_tun_rx_bulk_mode_entered", "counter"),
     ("gateway_udp_rx_moderation_nap_seconds", "gauge"),
     ("gateway_udp_rx_moderation_naps", "counter"),
+    ("gateway_data_path_solo", "gauge"),
+    ("gateway_data_path_solo_switches", "counter"),
 ];
 
 const PEER_B: &str =
@@ -173,6 +175,8 @@ fn per_peer_samples_carry_submariner_label_meanings() {
         "gateway_tun_rx_bulk_mode_entered_total 7".to_string(),
         "gateway_udp_rx_moderation_nap_seconds 0.0001".to_string(),
         "gateway_udp_rx_moderation_naps_total 4321".to_string(),
+        "gateway_data_path_solo 1.0".to_string(),
+        "gateway_data_path_solo_switches_total 12".to_string(),
     ] {
         assert!(body.lines().any(|l| l == line), "missing line: {line}");
     }

@@ -12,6 +12,7 @@ use super::probes::HealthState;
 use super::runtime::{peer_specs, probe_targets, DaemonError};
 use super::rx_moderation::{self, ModerationStats};
 use super::setup::{engine_config, ipam_spec};
+use super::solo::SocketOwner;
 use super::status::Daemon;
 use crate::config::{Config, Secrets};
 use crate::state::{StateDir, FLOWS_FILE, IPAM_FILE};
@@ -110,6 +111,7 @@ impl Core {
             scheduling: Arc::new(SchedulingStats::new(
                 bulk_scheduling::availability_from_env(),
             )),
+            socket_owner: SocketOwner::new(SocketOwner::enabled_from_env())?,
             rx_moderation: ModerationStats::new(
                 rx_moderation::nap_from_env().map_err(DaemonError::Environment)?,
             ),

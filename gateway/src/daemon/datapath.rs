@@ -26,6 +26,7 @@ use super::liveness::Heartbeats;
 use super::node_flows::NodeFlows;
 use super::probes::HealthState;
 use super::rx_moderation::ModerationStats;
+use super::solo::SocketOwner;
 
 /// Largest IP packet the TUN hands us after splitting, and the largest inner
 /// packet a datagram can carry.
@@ -46,6 +47,8 @@ pub struct Shared {
     pub tunnel_drops: Mutex<TunnelDropCounts>,
     /// tun-rx's bulk scheduling, for status and metrics.
     pub scheduling: Arc<SchedulingStats>,
+    /// Which thread reads the UDP socket (see [`super::solo`]).
+    pub socket_owner: SocketOwner,
     /// udp-rx's receive moderation: its setting and naps.
     pub rx_moderation: ModerationStats,
     /// Each loop's last turn, for `/healthz` and `/readyz`.

@@ -18,6 +18,7 @@ pub mod runtime;
 pub mod rx_moderation;
 pub mod setup;
 pub mod signals;
+pub mod solo;
 pub mod status;
 pub mod watch;
 pub mod workers;

@@ -5,7 +5,7 @@ use super::handshakes::{handshake_queue, HANDSHAKE_QUEUE_LEN};
 use super::probes::gateway_ip_of;
 use super::signals::{self, ControlEvent};
 use super::status::STATE_SAVE_RETRY;
-use super::workers::{self, TunReader};
+use super::workers::{self, TunReader, UdpReader};
 use crate::config::{Config, ConfigError, PeerAddressing};
 use crate::io::netlink::{ifindex, InstalledRoutes};
 use crate::io::tun::{Tun, TunSettings};
@@ -161,21 +161,22 @@ pub fn run_with(config_path: &Path, options: RunOptions) -> Result<(), DaemonErr
     daemon.start_operator_endpoints(events_tx, admin);
     let reader = Arc::new(Mutex::new(TunReader::new(&shared)));
     let (handshakes, handshake_inbox) = handshake_queue(HANDSHAKE_QUEUE_LEN, BATCH);
+    let udp_reader = Arc::new(Mutex::new(UdpReader::new(&shared, tun.clone(), handshakes)));
     let threads = vec![
         workers::spawn_outbound(
             shared.clone(),
             tun.clone(),
             udp.clone(),
             reader.clone(),
+            udp_reader.clone(),
             stop.clone(),
         )?,
         workers::spawn_inbound(
             shared.clone(),
-            tun.clone(),
             udp.clone(),
             reader,
+            udp_reader,
             stop.clone(),
-            handshakes,
         )?,
         workers::spawn_handshakes(
             shared.clone(),

@@ -567,5 +567,7 @@ fn data_path_view(shared: &Shared) -> DataPathView {
             .nap()
             .map_or(0, |nap| nap.as_micros() as u64),
         rx_moderation_naps_total: shared.rx_moderation.naps(),
+        solo: shared.socket_owner.is_solo(),
+        solo_switches_total: shared.socket_owner.switches(),
     }
 }

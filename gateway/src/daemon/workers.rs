@@ -20,6 +20,7 @@ use super::handshakes::{
 };
 use super::liveness::Loop;
 use super::rx_moderation::RxModeration;
+use super::solo::{poll_readable, SoloLoad, QUIET_GAP};
 use super::status::Daemon;
 use crate::io::tun::{Tun, HEADROOM, READ_BATCH, SUPERPACKET};
 use crate::io::udp::{RecvBatch, SendBatch, TunnelSocket, BATCH, MAX_DATAGRAM};
@@ -39,6 +40,8 @@ const ERROR_BACKOFF: Duration = Duration::from_millis(10);
 /// Set to `off` to leave all TUN reads to tun-rx (to measure what udp-rx's
 /// inline forwarding of replies buys; docs/performance.md).
 pub const INLINE_REPLIES_ENV: &str = "GATEWAY_INLINE_REPLIES";
+/// How often a parked udp-rx looks at the stop flag and beats its pulse.
+const PARKED_POLL: Duration = Duration::from_millis(200);
 /// How often an idle handshake thread looks at the stop flag.
 const HANDSHAKE_POLL: Duration = Duration::from_millis(200);
 
@@ -95,12 +98,12 @@ impl TunReader {
     }
 }
 
-struct TunOut<'a> {
-    tun: &'a Tun,
+struct TunOut {
+    tun: Arc<Tun>,
     gro: GROTable,
 }
 
-impl PacketOut for TunOut<'_> {
+impl PacketOut for TunOut {
     fn write_batch(&mut self, bufs: &mut [Vec<u8>]) {
         if let Err(e) = self.tun.send_batch(&mut self.gro, bufs) {
             tracing::debug!(error = %e, "TUN write failed");
@@ -130,32 +133,51 @@ pub fn spawn_outbound(
     tun: Arc<Tun>,
     udp: Arc<TunnelSocket>,
     reader: Arc<Mutex<TunReader>>,
+    udp_reader: Arc<Mutex<UdpReader>>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("tun-rx".into())
         .spawn(move || {
             let mut tun_out = TunOut {
-                tun: &tun,
+                tun: tun.clone(),
                 gro: GROTable::default(),
             };
             let mut net = UdpOut(&udp);
             let mut scheduler = BulkScheduler::new(shared.scheduling.clone());
             let mut counted = 0u64;
+            let owner = &shared.socket_owner;
+            let mut solo_load = SoloLoad::default();
             let mut pulse = shared.heartbeats.pulse(Loop::TunRx, Instant::now());
             while !stop.load(Ordering::Relaxed) {
-                match tun.wait_readable(scheduler.poll_timeout(TUN_POLL)) {
-                    Ok(false) => {
+                // While solo (super::solo) the socket is polled here too.
+                let solo = owner.is_solo();
+                let fds = [
+                    Some(tun.raw_fd()),
+                    solo.then(|| udp.raw_fd()),
+                    owner.enabled().then(|| owner.wake_fd()),
+                ];
+                let [tun_ready, udp_ready, woken] =
+                    match poll_readable(fds, scheduler.poll_timeout(TUN_POLL)) {
+                        Ok(ready) => ready,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "TUN poll failed");
+                            std::thread::sleep(ERROR_BACKOFF);
+                            continue;
+                        }
+                    };
+                if woken {
+                    owner.clear_wake();
+                }
+                if udp_ready && owner.is_solo() {
+                    receive_solo(&shared, &udp, &reader, &udp_reader, &mut solo_load);
+                }
+                if !tun_ready {
+                    if !udp_ready && !woken {
                         scheduler.after_quiet();
-                        pulse.beat(&shared.heartbeats, Instant::now());
-                        continue;
                     }
-                    Ok(true) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e, "TUN poll failed");
-                        std::thread::sleep(ERROR_BACKOFF);
-                        continue;
-                    }
+                    pulse.beat(&shared.heartbeats, Instant::now());
+                    continue;
                 }
                 let now = Instant::now();
                 let mut reader = reader.lock().unwrap_or_else(PoisonError::into_inner);
@@ -163,78 +185,200 @@ pub fn spawn_outbound(
                 // Everything read since the last count, by either thread; a
                 // failed read counts as none, so errors end bulk mode.
                 let total = reader.packets_read;
-                scheduler.after_batch(now, total.wrapping_sub(counted) as usize);
+                let read = total.wrapping_sub(counted) as usize;
+                scheduler.after_batch(now, read);
                 counted = total;
                 pulse.beat(&shared.heartbeats, now);
                 if let Err(e) = result {
                     tracing::warn!(error = %e, "TUN read failed");
                     drop(reader);
                     std::thread::sleep(ERROR_BACKOFF);
+                    continue;
+                }
+                drop(reader);
+                if owner.is_solo() && solo_load.busy(now, read, read >= READ_BATCH) {
+                    owner.hand_to_udp_rx();
                 }
             }
         })
 }
 
+/// tun-rx, solo: one batch from the socket (without waiting; the poll said
+/// it is readable), then hands the socket to udp-rx if traffic is busy.
+fn receive_solo(
+    shared: &Shared,
+    udp: &TunnelSocket,
+    reader: &Mutex<TunReader>,
+    udp_reader: &Mutex<UdpReader>,
+    load: &mut SoloLoad,
+) {
+    // Never contended while solo: udp-rx is parked.
+    let Ok(mut udp_reader) = udp_reader.try_lock() else {
+        return;
+    };
+    match udp_reader.receive(shared, udp, reader, Wait::No) {
+        Ok(got) => {
+            let full = got.messages >= udp_reader.capacity();
+            if load.busy(got.now, got.datagrams, full) {
+                drop(udp_reader);
+                shared.socket_owner.hand_to_udp_rx();
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "UDP receive failed");
+            std::thread::sleep(ERROR_BACKOFF);
+        }
+    }
+}
+
+/// The UDP receive side: buffers, the inbound worker, the TUN writer and the
+/// hand-over to the handshake thread. Used by whichever thread owns the
+/// socket (super::solo), one batch at a time.
+pub struct UdpReader {
+    worker: InboundWorker,
+    batch: RecvBatch,
+    tun_out: TunOut,
+    handshakes: HandshakeQueue,
+    queue_drops: TunnelDropCounts,
+    inline_replies: bool,
+}
+
+/// What one [`UdpReader::receive`] did.
+struct Received {
+    /// When the batch was read (0 datagrams: when the wait ended).
+    now: Instant,
+    /// Datagrams handled (GRO messages split).
+    datagrams: usize,
+    /// Messages the read took (its capacity: the socket had more).
+    messages: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Block up to the socket's receive timeout for the first datagram.
+    UpToTimeout,
+    No,
+}
+
+impl UdpReader {
+    pub fn new(shared: &Shared, tun: Arc<Tun>, handshakes: HandshakeQueue) -> Self {
+        UdpReader {
+            worker: InboundWorker::new(BATCH, shared.tunnels.datagram_capacity()),
+            batch: RecvBatch::new(BATCH, MAX_DATAGRAM),
+            tun_out: TunOut {
+                tun,
+                gro: GROTable::default(),
+            },
+            handshakes,
+            queue_drops: TunnelDropCounts::default(),
+            inline_replies: std::env::var(INLINE_REPLIES_ENV).map_or(true, |v| v != "off"),
+        }
+    }
+
+    fn capacity(&self) -> usize {
+        self.batch.capacity()
+    }
+
+    /// Reads one batch from the socket and handles it: data to the TUN,
+    /// handshake messages to their thread; then the replies its TUN writes
+    /// caused, if the TUN reader is free (see the module comment).
+    fn receive(
+        &mut self,
+        shared: &Shared,
+        udp: &TunnelSocket,
+        reader: &Mutex<TunReader>,
+        wait: Wait,
+    ) -> std::io::Result<Received> {
+        let n = match wait {
+            Wait::UpToTimeout => udp.recv_batch(&mut self.batch)?,
+            Wait::No => udp.try_recv_batch(&mut self.batch)?,
+        };
+        let now = Instant::now();
+        if n == 0 {
+            return Ok(Received {
+                now,
+                datagrams: 0,
+                messages: 0,
+            });
+        }
+        let mut net = UdpOut(udp);
+        let (batch, handshakes, queue_drops) =
+            (&self.batch, &mut self.handshakes, &mut self.queue_drops);
+        // Handshake messages go to their own thread.
+        let datagrams = (0..n)
+            .filter_map(|i| batch.get(i))
+            .filter(|&(from, d)| !handshakes.offer(from, d, queue_drops));
+        datapath::inbound_batch(
+            shared,
+            &mut self.worker,
+            now,
+            datagrams,
+            &mut self.tun_out,
+            &mut net,
+        );
+        self.handshakes.hand_over(&mut self.queue_drops);
+        datapath::flush_tunnel_drops(shared, &mut self.queue_drops);
+        if self.inline_replies {
+            if let Ok(mut reader) = reader.try_lock() {
+                let tun = self.tun_out.tun.clone();
+                let _ = reader.forward_queued(now, shared, &tun, &mut self.tun_out, &mut net);
+            }
+        }
+        Ok(Received {
+            now,
+            datagrams: n,
+            messages: self.batch.messages_read(),
+        })
+    }
+}
+
 pub fn spawn_inbound(
     shared: Arc<Shared>,
-    tun: Arc<Tun>,
     udp: Arc<TunnelSocket>,
     reader: Arc<Mutex<TunReader>>,
+    udp_reader: Arc<Mutex<UdpReader>>,
     stop: Arc<AtomicBool>,
-    mut handshakes: HandshakeQueue,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("udp-rx".into())
         .spawn(move || {
-            let mut worker = InboundWorker::new(BATCH, shared.tunnels.datagram_capacity());
-            let mut batch = RecvBatch::new(BATCH, MAX_DATAGRAM);
-            let mut tun_out = TunOut {
-                tun: &tun,
-                gro: GROTable::default(),
-            };
-            let mut net = UdpOut(&udp);
-            let mut queue_drops = TunnelDropCounts::default();
-            let inline_replies = std::env::var(INLINE_REPLIES_ENV).map_or(true, |v| v != "off");
+            let owner = &shared.socket_owner;
             let mut moderation = RxModeration::new(shared.rx_moderation.nap());
             let mut nap = None;
+            // Since when this thread has owned the socket, then its last batch.
+            let mut last_batch: Option<Instant> = None;
             let mut pulse = shared.heartbeats.pulse(Loop::UdpRx, Instant::now());
             while !stop.load(Ordering::Relaxed) {
+                if owner.is_solo() {
+                    // tun-rx reads the socket (super::solo).
+                    last_batch = None;
+                    owner.wait_for_socket(PARKED_POLL);
+                    pulse.beat(&shared.heartbeats, Instant::now());
+                    continue;
+                }
+                let owned_since = *last_batch.get_or_insert_with(Instant::now);
                 if let Some(nap) = nap.take() {
                     shared.rx_moderation.count_nap();
                     std::thread::sleep(nap);
                 }
-                match udp.recv_batch(&mut batch) {
-                    Ok(0) => pulse.beat(&shared.heartbeats, Instant::now()),
-                    Ok(n) => {
-                        let now = Instant::now();
-                        pulse.beat(&shared.heartbeats, now);
-                        nap = moderation.after_batch(now, batch.messages_read(), batch.capacity());
-                        // Handshake messages go to their own thread.
-                        let datagrams = (0..n)
-                            .filter_map(|i| batch.get(i))
-                            .filter(|&(from, d)| !handshakes.offer(from, d, &mut queue_drops));
-                        datapath::inbound_batch(
-                            &shared,
-                            &mut worker,
-                            now,
-                            datagrams,
-                            &mut tun_out,
-                            &mut net,
-                        );
-                        handshakes.hand_over(&mut queue_drops);
-                        datapath::flush_tunnel_drops(&shared, &mut queue_drops);
-                        // The replies our writes just caused, if tun-rx is not
-                        // already on them (see the module comment).
-                        if !inline_replies {
+                let mut udp_reader = udp_reader.lock().unwrap_or_else(PoisonError::into_inner);
+                match udp_reader.receive(&shared, &udp, &reader, Wait::UpToTimeout) {
+                    Ok(got) => {
+                        pulse.beat(&shared.heartbeats, got.now);
+                        let quiet = got.now.saturating_duration_since(owned_since) >= QUIET_GAP;
+                        if got.datagrams == 0 || quiet {
+                            // Nothing within the socket's timeout, or a batch
+                            // after a pause: the traffic is light again.
+                            drop(udp_reader);
+                            owner.hand_to_tun_rx();
                             continue;
                         }
-                        if let Ok(mut reader) = reader.try_lock() {
-                            let _ =
-                                reader.forward_queued(now, &shared, &tun, &mut tun_out, &mut net);
-                        }
+                        nap = moderation.after_batch(got.now, got.messages, udp_reader.capacity());
+                        last_batch = Some(got.now);
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "UDP receive failed");
+                        drop(udp_reader);
                         std::thread::sleep(ERROR_BACKOFF);
                     }
                 }
@@ -261,7 +405,7 @@ pub fn spawn_handshakes(
             let mut batch = Vec::with_capacity(BATCH);
             // Handshake messages never reach the TUN; inbound_batch wants one.
             let mut tun_out = TunOut {
-                tun: &tun,
+                tun: tun.clone(),
                 gro: GROTable::default(),
             };
             let mut net = UdpOut(&udp);

@@ -79,6 +79,11 @@ impl Tun {
 
     /// Waits until the device has a packet to read, at most `timeout`
     /// (so the caller can notice shutdown). True if readable.
+    /// The device's descriptor, for a poll that watches it with others.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.device.as_raw_fd()
+    }
+
     pub fn wait_readable(&self, timeout: Duration) -> io::Result<bool> {
         let mut fd = libc::pollfd {
             fd: self.device.as_raw_fd(),

@@ -100,6 +100,21 @@ impl TunnelSocket {
     /// (then `Ok(0)`). Returns the number of datagrams: with GRO one message
     /// can hold many, which [`RecvBatch::get`] hands out one by one.
     pub fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
+        self.recv_batch_with(batch, libc::MSG_WAITFORONE)
+    }
+
+    /// As [`recv_batch`](Self::recv_batch), but returns 0 at once when
+    /// nothing is queued (for a thread that polled the socket itself).
+    pub fn try_recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
+        self.recv_batch_with(batch, libc::MSG_DONTWAIT)
+    }
+
+    /// The socket's descriptor, for a poll that watches it with others.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.socket.as_raw_fd()
+    }
+
+    fn recv_batch_with(&self, batch: &mut RecvBatch, flags: libc::c_int) -> io::Result<usize> {
         batch.segments.clear();
         let n = batch.bufs.len();
         for i in 0..n {
@@ -128,7 +143,7 @@ impl TunnelSocket {
                 self.socket.as_raw_fd(),
                 batch.headers.as_mut_ptr(),
                 n as u32,
-                libc::MSG_WAITFORONE,
+                flags,
                 std::ptr::null_mut(),
             )
         };

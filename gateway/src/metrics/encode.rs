@@ -175,6 +175,18 @@ fn encode_data_path(s: &GatewayStatus, enc: &mut DescriptorEncoder) -> fmt::Resu
         "gateway_udp_rx_moderation_naps",
         "Naps udp-rx took because datagrams kept arriving a few at a time (a packet storm or a stream of small packets)",
         d.rx_moderation_naps_total,
+    )?;
+    gauge(
+        enc,
+        "gateway_data_path_solo",
+        "1 while the tunnel is quiet and tun-rx alone reads both the TUN and the UDP socket (udp-rx parked)",
+        f64::from(u8::from(d.solo)),
+    )?;
+    counter(
+        enc,
+        "gateway_data_path_solo_switches",
+        "Hand-overs of the UDP socket between tun-rx (quiet) and udp-rx (busy)",
+        d.solo_switches_total,
     )
 }
 

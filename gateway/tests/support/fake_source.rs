@@ -244,6 +244,8 @@ pub fn sample_status() -> GatewayStatus {
             .collect(),
             rx_moderation_nap_us: 100,
             rx_moderation_naps_total: 4_321,
+            solo: true,
+            solo_switches_total: 12,
         },
     }
 }
