@@ -109,7 +109,7 @@ check_direction b a
 # tun-rx runs as SCHED_BATCH only while it carries bulk traffic (>= 20,000 packets/s;
 # daemon/bulk_scheduling.rs). A thread that never switched would cost throughput; one left in
 # SCHED_BATCH would keep a lone packet waiting for a scheduler tick on a busy CPU.
-section "scheduling: tun-rx is SCHED_BATCH during a UDP blast and a normal thread after it"
+section "scheduling: tun-rx is SCHED_BATCH during a UDP blast and a normal thread after it; udp-rx takes the socket for it and hands it back"
 readonly BLAST_SECONDS=1.5
 blast_target=$(ingress_ip b "$(export_of b)")
 # Small datagrams as fast as one Python loop sends them (well above 20,000/s), for a bounded
@@ -129,11 +129,13 @@ EOF
 blaster=$!
 capture_pids+=("$blaster")
 entered_before=$(metric a gateway_tun_rx_bulk_mode_entered_total)
-seen="" gauge_seen=""
+solo_switches_before=$(metric b gateway_data_path_solo_switches_total)
+seen="" gauge_seen="" solo_seen=""
 for _ in 1 2 3 4 5 6 7 8 9 10; do
     sleep 0.1
     seen+=" $(tun_rx_policy a)"
     gauge_seen+=" $(metric a gateway_tun_rx_bulk_mode)"
+    solo_seen+=" $(metric b gateway_data_path_solo)"
 done
 wait "$blaster"
 if [[ $seen == *SCHED_BATCH* ]]; then pass "cluster-a: tun-rx switched to SCHED_BATCH during the blast (samples:$seen)"
@@ -150,6 +152,25 @@ for x in a b; do
     if [[ $mode == 0.0 ]]; then pass "cluster-$x: gateway_tun_rx_bulk_mode is 0 once the traffic is over"
     else fail "cluster-$x: gateway_tun_rx_bulk_mode is '${mode:-missing}' once the traffic is over, want 0"; fi
 done
+# Solo while quiet (daemon/solo.rs): the blast makes cluster-b's tun-rx hand the UDP socket to
+# udp-rx (two threads for load); once it is over, udp-rx hands it back (one thread, fewer
+# wake-ups for interactive traffic).
+if [[ $solo_seen == *0.0* ]]; then pass "cluster-b: udp-rx took the UDP socket during the blast (gateway_data_path_solo samples:$solo_seen)"
+else fail "cluster-b: gateway_data_path_solo never showed 0 during the blast (samples:$solo_seen): udp-rx never took the socket"; fi
+for x in a b; do
+    solo=""
+    for _ in $(seq 20); do # the hand-back follows 5 ms of quiet, or udp-rx's 200 ms receive timeout
+        solo=$(metric "$x" gateway_data_path_solo)
+        [[ $solo == 1.0 ]] && break
+        sleep 0.1
+    done
+    if [[ $solo == 1.0 ]]; then pass "cluster-$x: solo again once the traffic is over (gateway_data_path_solo 1)"
+    else fail "cluster-$x: gateway_data_path_solo is '${solo:-missing}' 2 s after the traffic, want 1"; fi
+done
+solo_switches_after=$(metric b gateway_data_path_solo_switches_total)
+if [[ $solo_switches_before =~ ^[0-9]+$ && $solo_switches_after =~ ^[0-9]+$ ]] && ((solo_switches_after >= solo_switches_before + 2)); then
+    pass "cluster-b: gateway_data_path_solo_switches_total rose $solo_switches_before -> $solo_switches_after (to udp-rx and back, at least)"
+else fail "cluster-b: gateway_data_path_solo_switches_total '$solo_switches_before' -> '$solo_switches_after', want a rise of 2 or more"; fi
 entered_after=$(metric a gateway_tun_rx_bulk_mode_entered_total)
 if [[ $entered_before =~ ^[0-9]+$ && $entered_after =~ ^[0-9]+$ ]] && ((entered_after > entered_before)); then
     pass "cluster-a: gateway_tun_rx_bulk_mode_entered_total rose $entered_before -> $entered_after"
