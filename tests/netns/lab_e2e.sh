@@ -112,6 +112,11 @@ check_direction b a
 section "scheduling: tun-rx is SCHED_BATCH during a UDP blast and a normal thread after it; udp-rx takes the socket for it and hands it back"
 readonly BLAST_SECONDS=1.5
 blast_target=$(ingress_ip b "$(export_of b)")
+# cluster-b solo first (the transfers above may have left udp-rx on the socket for up to its
+# 200 ms receive timeout), and the counters read before the blast, so they see all it causes.
+for _ in $(seq 20); do [[ $(metric b gateway_data_path_solo) == 1.0 ]] && break; sleep 0.1; done
+entered_before=$(metric a gateway_tun_rx_bulk_mode_entered_total)
+solo_switches_before=$(metric b gateway_data_path_solo_switches_total)
 # Small datagrams as fast as one Python loop sends them (well above 20,000/s), for a bounded
 # time, to cluster-b's export; unconnected sendto, so ICMP errors cannot stop the loop.
 in_pod a python3 - "$blast_target" "$ECHO_PORT" "$BLAST_SECONDS" <<'EOF' &
@@ -128,8 +133,6 @@ while time.monotonic() < deadline:
 EOF
 blaster=$!
 capture_pids+=("$blaster")
-entered_before=$(metric a gateway_tun_rx_bulk_mode_entered_total)
-solo_switches_before=$(metric b gateway_data_path_solo_switches_total)
 seen="" gauge_seen="" solo_seen=""
 for _ in 1 2 3 4 5 6 7 8 9 10; do
     sleep 0.1

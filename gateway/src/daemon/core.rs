@@ -49,6 +49,10 @@ impl Core {
             path: config.state_dir.clone(),
             source,
         };
+        // The environment first: a bad setting must not cost the saved NAT
+        // flows, which are read (and the file removed) below.
+        let rx_nap = rx_moderation::nap_from_env().map_err(DaemonError::Environment)?;
+        let socket_owner = SocketOwner::new(SocketOwner::enabled_from_env())?;
 
         // Global IPs: re-reserve what the state file says, report conflicts.
         let saved = state.read(IPAM_FILE).map_err(state_err)?;
@@ -111,10 +115,8 @@ impl Core {
             scheduling: Arc::new(SchedulingStats::new(
                 bulk_scheduling::availability_from_env(),
             )),
-            socket_owner: SocketOwner::new(SocketOwner::enabled_from_env())?,
-            rx_moderation: ModerationStats::new(
-                rx_moderation::nap_from_env().map_err(DaemonError::Environment)?,
-            ),
+            socket_owner,
+            rx_moderation: ModerationStats::new(rx_nap),
             heartbeats: Heartbeats::new(Instant::now()),
             node_flows: NodeFlows::default(),
         });

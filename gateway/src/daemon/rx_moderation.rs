@@ -94,7 +94,7 @@ impl RxModeration {
 
 /// The nap [`RX_MODERATION_ENV`] asks for: unset means
 /// [`DEFAULT_NAP_MICROS`]; a value that is not a number of microseconds up to
-/// 10,000 (or `off`) is an error naming the variable, and the gateway does
+/// 1,000 (or `off`) is an error naming the variable, and the gateway does
 /// not start.
 pub fn nap_from_env() -> Result<Option<Duration>, String> {
     match std::env::var(RX_MODERATION_ENV) {
@@ -135,11 +135,12 @@ impl ModerationStats {
 }
 
 /// `off`/`0` → no moderation; a number → that many microseconds (at most
-/// 10,000: a longer nap would be a stall, not moderation).
+/// 1,000: a longer nap would be a stall, not moderation, and must stay well
+/// below udp-rx's 5 ms quiet gap, `super::solo::QUIET_GAP`, which it is part of).
 fn parse_nap(value: &str) -> Result<Option<Duration>, String> {
-    const MAX_MICROS: u64 = 10_000;
+    const MAX_MICROS: u64 = 1_000;
     let value = value.trim();
-    if value.eq_ignore_ascii_case("off") {
+    if value == "off" {
         return Ok(None);
     }
     match value.parse::<u64>() {
@@ -232,7 +233,7 @@ mod tests {
         assert_eq!(parse_nap("off"), Ok(None));
         assert_eq!(parse_nap(" 0 "), Ok(None));
         assert_eq!(parse_nap("250"), Ok(Some(Duration::from_micros(250))));
-        for bad in ["", "-5", "1ms", "10001"] {
+        for bad in ["", "-5", "1ms", "1001", "OFF"] {
             let err = parse_nap(bad).unwrap_err();
             assert!(
                 err.contains(RX_MODERATION_ENV) && err.contains("microseconds"),

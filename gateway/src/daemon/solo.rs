@@ -19,7 +19,8 @@
 //!
 //! ```text
 //!   solo ──(tun-rx: ≥ 200 packets either way in 10 ms, or a full batch)──▶ duo
-//!   duo  ──(udp-rx: a batch ≥ 5 ms after the one before, or none in 200 ms)──▶ solo
+//!   duo  ──(udp-rx: a batch ≥ 5 ms after the one before, or none in 200 ms,
+//!           while the TUN is not busy either)──▶ solo
 //! ```
 
 use std::io;
@@ -33,7 +34,7 @@ pub const SOLO_ENV: &str = "GATEWAY_SOLO_WHEN_QUIET";
 /// Solo → duo: this many packets (both ways) within [`BUSY_WINDOW`]
 /// (20,000 a second, bulk scheduling's threshold too), where two threads on
 /// two CPUs start to pay for their wake-ups.
-const BUSY_DATAGRAMS: u32 = 200;
+const BUSY_PACKETS: u32 = 200;
 const BUSY_WINDOW: Duration = Duration::from_millis(10);
 /// Duo → solo: a batch that comes this long after the previous one. Bulk
 /// traffic never pauses 5 ms; an interactive exchange does between turns.
@@ -49,6 +50,10 @@ pub struct SocketOwner {
     /// In tun-rx's poll set: written when udp-rx hands the socket back, so
     /// tun-rx adds the socket to its poll at once, not after its timeout.
     wake_tun_rx: OwnedFd,
+    /// tun-rx reads ≥ 20,000 packets a second from the TUN: udp-rx keeps
+    /// the socket even when datagrams pause (a one-way upload with sparse
+    /// replies would otherwise flap at every reply).
+    tun_busy: AtomicBool,
     switches: AtomicU64,
 }
 
@@ -68,6 +73,7 @@ impl SocketOwner {
             handed_over: Condvar::new(),
             // SAFETY: fd is a fresh, valid descriptor (checked above).
             wake_tun_rx: unsafe { OwnedFd::from_raw_fd(fd) },
+            tun_busy: AtomicBool::new(false),
             switches: AtomicU64::new(0),
         })
     }
@@ -84,6 +90,18 @@ impl SocketOwner {
     /// tun-rx reads the socket now.
     pub fn is_solo(&self) -> bool {
         self.solo.load(Ordering::Acquire)
+    }
+
+    /// tun-rx: whether the TUN is busy (only on a change: not per batch).
+    pub fn set_tun_busy(&self, busy: bool) {
+        if self.tun_busy.load(Ordering::Relaxed) != busy {
+            self.tun_busy.store(busy, Ordering::Relaxed);
+        }
+    }
+
+    /// udp-rx: hand the socket back only while this is false.
+    pub fn tun_busy(&self) -> bool {
+        self.tun_busy.load(Ordering::Relaxed)
     }
 
     /// Hand-overs so far, both ways.
@@ -153,35 +171,37 @@ impl SocketOwner {
     }
 }
 
-/// tun-rx's measure of how busy the socket is while solo.
+/// A packet rate against the busy threshold, in windows of [`BUSY_WINDOW`]:
+/// busy once the current window reaches [`BUSY_PACKETS`], and as long as the
+/// last complete window did.
 #[derive(Debug, Default)]
-pub struct SoloLoad {
+pub struct LoadWindow {
     window_start: Option<Instant>,
-    datagrams: u32,
+    packets: u32,
+    busy: bool,
 }
 
-impl SoloLoad {
-    /// After tun-rx handled `packets` (datagrams from the socket or packets
-    /// from the TUN) at `now` (`full`: the read filled its batch): whether to
-    /// hand the socket to udp-rx.
-    pub fn busy(&mut self, now: Instant, packets: usize, full: bool) -> bool {
-        if full {
-            *self = SoloLoad::default();
-            return true;
-        }
+impl LoadWindow {
+    /// Counts `packets` handled at `now`; returns whether the load is busy.
+    pub fn record(&mut self, now: Instant, packets: usize) -> bool {
         let start = *self.window_start.get_or_insert(now);
-        if now.saturating_duration_since(start) >= BUSY_WINDOW {
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed >= BUSY_WINDOW {
+            // A window closed; one that closed long ago says nothing.
+            self.busy = self.packets >= BUSY_PACKETS && elapsed < 2 * BUSY_WINDOW;
             self.window_start = Some(now);
-            self.datagrams = 0;
+            self.packets = 0;
         }
-        self.datagrams = self
-            .datagrams
+        self.packets = self
+            .packets
             .saturating_add(u32::try_from(packets).unwrap_or(u32::MAX));
-        if self.datagrams >= BUSY_DATAGRAMS {
-            *self = SoloLoad::default();
-            return true;
-        }
-        false
+        self.busy |= self.packets >= BUSY_PACKETS;
+        self.busy
+    }
+
+    /// Nothing came for a while: not busy, and the next count starts afresh.
+    pub fn quiet(&mut self) {
+        *self = LoadWindow::default();
     }
 }
 
@@ -253,20 +273,45 @@ mod tests {
     }
 
     #[test]
-    fn busy_means_a_rate_or_a_full_batch() {
+    fn busy_means_the_rate_of_this_window_or_the_last() {
         let start = Instant::now();
-        let mut load = SoloLoad::default();
+        let mut load = LoadWindow::default();
         // A ping every 10 ms for a second: never busy.
-        assert!((0..100).all(|i| !load.busy(start + Duration::from_millis(10 * i), 1, false)));
-        // 200 datagrams within 10 ms: busy on the one that reaches 200.
+        assert!((0..100).all(|i| !load.record(start + Duration::from_millis(10 * i), 1)));
+        // 200 packets within 10 ms: busy on the one that reaches 200.
         let t = start + Duration::from_secs(2);
         let verdicts: Vec<bool> = (0..20)
-            .map(|i| load.busy(t + Duration::from_micros(400 * i), 10, false))
+            .map(|i| load.record(t + Duration::from_micros(400 * i), 10))
             .collect();
         assert_eq!(verdicts.iter().position(|&b| b), Some(19));
-        // The same 200 spread over 20 ms: the window restarts, not busy.
+        assert!(verdicts[19..].iter().all(|&b| b));
+        // Still busy in the next window (the last one was), not after it.
+        assert!(load.record(t + Duration::from_millis(11), 1));
+        assert!(
+            !load.record(t + Duration::from_millis(22), 1),
+            "the last window had 1"
+        );
+        // A window that closed long ago says nothing.
+        load.quiet();
         let t = start + Duration::from_secs(3);
-        assert!((0..20).all(|i| !load.busy(t + Duration::from_millis(i), 10, false)));
-        assert!(load.busy(t, 1, true), "a full batch");
+        assert!(load.record(t, 250));
+        assert!(
+            !load.record(t + Duration::from_millis(25), 1),
+            "20 ms later"
+        );
+        // The same 200 spread over 20 ms: never busy.
+        load.quiet();
+        let t = start + Duration::from_secs(4);
+        assert!((0..20).all(|i| !load.record(t + Duration::from_millis(i), 10)));
+    }
+
+    #[test]
+    fn the_tun_busy_flag_is_kept() {
+        let owner = SocketOwner::new(true).unwrap();
+        assert!(!owner.tun_busy());
+        owner.set_tun_busy(true);
+        assert!(owner.tun_busy());
+        owner.set_tun_busy(false);
+        assert!(!owner.tun_busy());
     }
 }

@@ -20,13 +20,13 @@ use super::handshakes::{
 };
 use super::liveness::Loop;
 use super::rx_moderation::RxModeration;
-use super::solo::{poll_readable, SoloLoad, QUIET_GAP};
+use super::solo::{poll_readable, LoadWindow, QUIET_GAP};
 use super::status::Daemon;
 use crate::io::tun::{Tun, HEADROOM, READ_BATCH, SUPERPACKET};
 use crate::io::udp::{RecvBatch, SendBatch, TunnelSocket, BATCH, MAX_DATAGRAM};
 use crate::tunnel::TunnelDropCounts;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tun_rs::GROTable;
@@ -147,7 +147,11 @@ pub fn spawn_outbound(
             let mut scheduler = BulkScheduler::new(shared.scheduling.clone());
             let mut counted = 0u64;
             let owner = &shared.socket_owner;
-            let mut solo_load = SoloLoad::default();
+            // Both directions while solo (when to hand the socket over), and
+            // the TUN alone (whether udp-rx may hand it back).
+            let mut solo_load = LoadWindow::default();
+            let mut tun_load = LoadWindow::default();
+            let mut tun_last_read = Instant::now();
             let mut pulse = shared.heartbeats.pulse(Loop::TunRx, Instant::now());
             while !stop.load(Ordering::Relaxed) {
                 // While solo (super::solo) the socket is polled here too.
@@ -173,30 +177,42 @@ pub fn spawn_outbound(
                     receive_solo(&shared, &udp, &reader, &udp_reader, &mut solo_load);
                 }
                 if !tun_ready {
-                    if !udp_ready && !woken {
+                    // The TUN quiet for a whole poll timeout (whatever else
+                    // woke the poll meanwhile) ends bulk mode.
+                    let now = Instant::now();
+                    if now.saturating_duration_since(tun_last_read)
+                        >= scheduler.poll_timeout(TUN_POLL)
+                    {
                         scheduler.after_quiet();
+                        tun_load.quiet();
+                        owner.set_tun_busy(false);
+                        tun_last_read = now;
                     }
-                    pulse.beat(&shared.heartbeats, Instant::now());
+                    pulse.beat(&shared.heartbeats, now);
                     continue;
                 }
                 let now = Instant::now();
+                tun_last_read = now;
                 let mut reader = reader.lock().unwrap_or_else(PoisonError::into_inner);
                 let result = reader.forward_queued(now, &shared, &tun, &mut tun_out, &mut net);
                 // Everything read since the last count, by either thread; a
                 // failed read counts as none, so errors end bulk mode.
                 let total = reader.packets_read;
-                let read = total.wrapping_sub(counted) as usize;
-                scheduler.after_batch(now, read);
+                scheduler.after_batch(now, total.wrapping_sub(counted) as usize);
                 counted = total;
                 pulse.beat(&shared.heartbeats, now);
-                if let Err(e) = result {
-                    tracing::warn!(error = %e, "TUN read failed");
-                    drop(reader);
-                    std::thread::sleep(ERROR_BACKOFF);
-                    continue;
-                }
                 drop(reader);
-                if owner.is_solo() && solo_load.busy(now, read, read >= READ_BATCH) {
+                let read = match result {
+                    Ok(read) => read,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "TUN read failed");
+                        std::thread::sleep(ERROR_BACKOFF);
+                        continue;
+                    }
+                };
+                owner.set_tun_busy(tun_load.record(now, read));
+                if owner.is_solo() && (solo_load.record(now, read) || read >= READ_BATCH) {
+                    solo_load.quiet();
                     owner.hand_to_udp_rx();
                 }
             }
@@ -210,17 +226,21 @@ fn receive_solo(
     udp: &TunnelSocket,
     reader: &Mutex<TunReader>,
     udp_reader: &Mutex<UdpReader>,
-    load: &mut SoloLoad,
+    load: &mut LoadWindow,
 ) {
     // Never contended while solo: udp-rx is parked.
-    let Ok(mut udp_reader) = udp_reader.try_lock() else {
-        return;
+    let mut udp_reader = match udp_reader.try_lock() {
+        Ok(guard) => guard,
+        Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(TryLockError::WouldBlock) => return,
     };
     match udp_reader.receive(shared, udp, reader, Wait::No) {
         Ok(got) => {
             let full = got.messages >= udp_reader.capacity();
-            if load.busy(got.now, got.datagrams, full) {
+            // Datagrams in, and the replies forwarded inline: both ways.
+            if load.record(got.now, got.datagrams + got.tun_inline) || full {
                 drop(udp_reader);
+                load.quiet();
                 shared.socket_owner.hand_to_udp_rx();
             }
         }
@@ -251,6 +271,8 @@ struct Received {
     datagrams: usize,
     /// Messages the read took (its capacity: the socket had more).
     messages: usize,
+    /// Packets then read from the TUN and forwarded inline (replies).
+    tun_inline: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -299,6 +321,7 @@ impl UdpReader {
                 now,
                 datagrams: 0,
                 messages: 0,
+                tun_inline: 0,
             });
         }
         let mut net = UdpOut(udp);
@@ -318,16 +341,20 @@ impl UdpReader {
         );
         self.handshakes.hand_over(&mut self.queue_drops);
         datapath::flush_tunnel_drops(shared, &mut self.queue_drops);
+        let mut tun_inline = 0;
         if self.inline_replies {
             if let Ok(mut reader) = reader.try_lock() {
                 let tun = self.tun_out.tun.clone();
-                let _ = reader.forward_queued(now, shared, &tun, &mut self.tun_out, &mut net);
+                tun_inline = reader
+                    .forward_queued(now, shared, &tun, &mut self.tun_out, &mut net)
+                    .unwrap_or(0);
             }
         }
         Ok(Received {
             now,
             datagrams: n,
             messages: self.batch.messages_read(),
+            tun_inline,
         })
     }
 }
@@ -356,7 +383,7 @@ pub fn spawn_inbound(
                     pulse.beat(&shared.heartbeats, Instant::now());
                     continue;
                 }
-                let owned_since = *last_batch.get_or_insert_with(Instant::now);
+                let previous = *last_batch.get_or_insert_with(Instant::now);
                 if let Some(nap) = nap.take() {
                     shared.rx_moderation.count_nap();
                     std::thread::sleep(nap);
@@ -365,11 +392,13 @@ pub fn spawn_inbound(
                 match udp_reader.receive(&shared, &udp, &reader, Wait::UpToTimeout) {
                     Ok(got) => {
                         pulse.beat(&shared.heartbeats, got.now);
-                        let quiet = got.now.saturating_duration_since(owned_since) >= QUIET_GAP;
-                        if got.datagrams == 0 || quiet {
-                            // Nothing within the socket's timeout, or a batch
-                            // after a pause: the traffic is light again.
+                        // Nothing within the socket's timeout, or a batch after
+                        // a pause, and the TUN not busy: traffic is light again.
+                        let quiet = got.datagrams == 0
+                            || got.now.saturating_duration_since(previous) >= QUIET_GAP;
+                        if quiet && owner.enabled() && !owner.tun_busy() {
                             drop(udp_reader);
+                            last_batch = None;
                             owner.hand_to_tun_rx();
                             continue;
                         }

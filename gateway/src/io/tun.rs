@@ -77,13 +77,14 @@ impl Tun {
         &self.name
     }
 
-    /// Waits until the device has a packet to read, at most `timeout`
-    /// (so the caller can notice shutdown). True if readable.
-    /// The device's descriptor, for a poll that watches it with others.
+    /// The device's descriptor, for the data path's poll (the TUN with the
+    /// UDP socket, `daemon::solo`).
     pub fn raw_fd(&self) -> std::os::fd::RawFd {
         self.device.as_raw_fd()
     }
 
+    /// Waits until the device has a packet to read, at most `timeout`
+    /// (so the caller can notice shutdown). True if readable.
     pub fn wait_readable(&self, timeout: Duration) -> io::Result<bool> {
         let mut fd = libc::pollfd {
             fd: self.device.as_raw_fd(),
