@@ -45,6 +45,8 @@ EXPORTED_METRICS = {
     "gateway_state_save_errors_total",
     "gateway_ready",
     "gateway_thread_longest_turn_gap_seconds",
+    "gateway_data_path_solo",
+    "gateway_udp_rx_moderation_naps_total",
 }
 HISTOGRAMS = {"gateway_peer_rtt_seconds"}
 MIN_SCHEMA_VERSION = 36  # Grafana 9+: the panel/field-config model these panels use
@@ -107,6 +109,11 @@ INPUT_SERIES = [
     series("gateway_ready", GB, "0" + SAMPLES),
     series("gateway_thread_longest_turn_gap_seconds", GA + ',thread="udp-rx"', "0.2" + SAMPLES),
     series("gateway_thread_longest_turn_gap_seconds", GB + ',thread="udp-rx"', "3.5" + SAMPLES),
+    series("gateway_data_path_solo", GA, "1" + SAMPLES),
+    series("gateway_data_path_solo", GB, "0" + SAMPLES),
+    # 150 naps per 15 s scrape = 10/s; 1500 = 100/s.
+    series("gateway_udp_rx_moderation_naps_total", GA, "0+150" + SAMPLES),
+    series("gateway_udp_rx_moderation_naps_total", GB, "0+1500" + SAMPLES),
 ]
 
 # Exact results for the queries whose arithmetic matters, keyed by panel title and refId, with
@@ -122,6 +129,8 @@ EXACT = {
     ("NAT table fill", "A"): [(f'{{{GA}}}', 0.042)],
     ("Ready (gateway_ready)", "A"): [(f'{{{GA}}}', 1)],
     ("Longest gap between data-thread turns", "A"): [(f'{{{GA},thread="udp-rx"}}', 0.2)],
+    ("Solo (one data thread while quiet)", "A"): [(f'{{{GA}}}', 1)],
+    ("Receive-moderation naps", "A"): [(f'{{{GA}}}', 10)],
 }
 # And the connection status of the other direction, where the tunnel is in error (0).
 EXACT_CLUSTER_B = {
@@ -129,6 +138,8 @@ EXACT_CLUSTER_B = {
     ("NAT table fill", "A"): [(f'{{{GB}}}', 0.5)],
     ("Ready (gateway_ready)", "A"): [(f'{{{GB}}}', 0)],
     ("Longest gap between data-thread turns", "A"): [(f'{{{GB},thread="udp-rx"}}', 3.5)],
+    ("Solo (one data thread while quiet)", "A"): [(f'{{{GB}}}', 0)],
+    ("Receive-moderation naps", "A"): [(f'{{{GB}}}', 100)],
 }
 
 
