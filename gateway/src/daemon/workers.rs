@@ -20,8 +20,9 @@ use super::handshakes::{
 };
 use super::liveness::Loop;
 use super::rx_moderation::RxModeration;
-use super::solo::{poll_readable, LoadWindow, QUIET_GAP};
+use super::solo::{LoadWindow, QUIET_GAP};
 use super::status::Daemon;
+use crate::io::poll_readable;
 use crate::io::tun::{Tun, HEADROOM, READ_BATCH, SUPERPACKET};
 use crate::io::udp::{RecvBatch, SendBatch, TunnelSocket, BATCH, MAX_DATAGRAM};
 use crate::tunnel::TunnelDropCounts;
@@ -255,6 +256,7 @@ fn receive_solo(
 /// hand-over to the handshake thread. Used by whichever thread owns the
 /// socket (super::solo), one batch at a time.
 pub struct UdpReader {
+    tun: Arc<Tun>,
     worker: InboundWorker,
     batch: RecvBatch,
     tun_out: TunOut,
@@ -288,9 +290,10 @@ impl UdpReader {
             worker: InboundWorker::new(BATCH, shared.tunnels.datagram_capacity()),
             batch: RecvBatch::new(BATCH, MAX_DATAGRAM),
             tun_out: TunOut {
-                tun,
+                tun: tun.clone(),
                 gro: GROTable::default(),
             },
+            tun,
             handshakes,
             queue_drops: TunnelDropCounts::default(),
             inline_replies: std::env::var(INLINE_REPLIES_ENV).map_or(true, |v| v != "off"),
@@ -344,9 +347,8 @@ impl UdpReader {
         let mut tun_inline = 0;
         if self.inline_replies {
             if let Ok(mut reader) = reader.try_lock() {
-                let tun = self.tun_out.tun.clone();
                 tun_inline = reader
-                    .forward_queued(now, shared, &tun, &mut self.tun_out, &mut net)
+                    .forward_queued(now, shared, &self.tun, &mut self.tun_out, &mut net)
                     .unwrap_or(0);
             }
         }

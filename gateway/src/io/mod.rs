@@ -2,6 +2,9 @@
 //! data path. Each submodule wraps one kernel interface behind a batched API.
 
 pub mod netlink;
+pub mod poll;
 pub mod tun;
 pub mod udp;
 pub mod udp_offload;
+
+pub use poll::poll_readable;

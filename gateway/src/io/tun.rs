@@ -86,22 +86,7 @@ impl Tun {
     /// Waits until the device has a packet to read, at most `timeout`
     /// (so the caller can notice shutdown). True if readable.
     pub fn wait_readable(&self, timeout: Duration) -> io::Result<bool> {
-        let mut fd = libc::pollfd {
-            fd: self.device.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
-        // SAFETY: one valid pollfd, for the duration of the call.
-        let n = unsafe { libc::poll(&mut fd, 1, millis) };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            return match err.kind() {
-                io::ErrorKind::Interrupted => Ok(false),
-                _ => Err(err),
-            };
-        }
-        Ok(n > 0 && fd.revents & libc::POLLIN != 0)
+        super::poll_readable([Some(self.raw_fd()), None, None], timeout).map(|[tun, ..]| tun)
     }
 
     /// Reads what the device has queued, without blocking: (super)packets
