@@ -123,10 +123,23 @@ relay_pid=""
 b_moved=0
 b_promote_secondaries=""
 state_mounted=""
+# remove_relay: the relay stopped first, then the diversion and its conntrack entries. In the
+# other order the relay, for a moment, still forwards cluster-b's datagrams from its own port
+# with no DNAT left to give them cluster-b's address: cluster-a roams to the relay's inner
+# port, cluster-b stays on its outer port, both soon dead, and neither side ever sends to the
+# other's real address again (CI saw it once; a request from cluster-b in that moment
+# reproduces it every time). The entries would keep the DNAT for cluster-a's datagrams if
+# anything tracked connections in that namespace later.
+remove_relay() {
+    if [[ -n $relay_pid ]]; then kill "$relay_pid" 2>/dev/null; wait "$relay_pid" 2>/dev/null; relay_pid=""; fi
+    ip netns exec cluster-a-gw nft delete table ip gwlab_impair 2>/dev/null
+    ip netns exec cluster-a-gw conntrack -D -p udp -s "$A_UNDERLAY" -d "$B_UNDERLAY" >/dev/null 2>&1
+    ip netns exec cluster-a-gw conntrack -D -p udp -s "$B_UNDERLAY" -d "$A_UNDERLAY" >/dev/null 2>&1
+    return 0
+}
 restore() {
     # b: the underlay relay
-    ip netns exec cluster-a-gw nft delete table ip gwlab_impair 2>/dev/null
-    if [[ -n $relay_pid ]]; then kill "$relay_pid" 2>/dev/null; wait "$relay_pid" 2>/dev/null; relay_pid=""; fi
+    remove_relay
     # c: cluster-b's old address, port and config
     if ((b_moved)); then
         gateway_running b && "$lab" stop-gateway b >/dev/null 2>&1
@@ -262,10 +275,7 @@ if ((a_drops_after == a_drops_before && b_drops_after == b_drops_before)); then
 else
     fail "reordered datagrams were dropped: cluster-a's $replay_label drops $a_drops_before -> $a_drops_after, cluster-b's $b_drops_before -> $b_drops_after"
 fi
-ip netns exec cluster-a-gw nft delete table ip gwlab_impair 2>/dev/null
-kill "$relay_pid" 2>/dev/null
-wait "$relay_pid" 2>/dev/null
-relay_pid=""
+remove_relay
 # out: cluster-a -> cluster-b, in: cluster-b -> cluster-a.
 relay_report=$(python3 - "$work/relay.json" "$LOSS" "$IMMEDIATE" <<'EOF' 2>&1
 import json, sys
@@ -292,7 +302,7 @@ fi
 if wait_for_request a "$EPOCHREALTIME" >/dev/null && wait_for_endpoint b "$A_UNDERLAY:$WG_PORT"; then
     pass "relay removed: cluster-b's endpoint for cluster-a is back at $A_UNDERLAY:$WG_PORT"
 else
-    fail "relay removed: cluster-b's endpoint for cluster-a is $(peer_endpoint b), want $A_UNDERLAY:$WG_PORT"
+    fail "relay removed: cluster-b's endpoint for cluster-a is $(peer_endpoint b), want $A_UNDERLAY:$WG_PORT (cluster-a's for cluster-b: $(peer_endpoint a))"
 fi
 check_both_ways "after the impairment"
 
