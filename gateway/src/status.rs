@@ -73,6 +73,10 @@ pub struct PeerView {
     pub tx_packets: u64,
     pub handshakes: u64,
     pub handshake_failures: u64,
+    /// Handshake retries sent to the configured endpoint because the
+    /// learned one in use went unanswered.
+    #[serde(default)]
+    pub configured_endpoint_retries: u64,
     pub persistent_keepalive_seconds: Option<u16>,
     pub rtt: RttView,
 }

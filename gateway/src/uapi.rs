@@ -177,6 +177,7 @@ mod tests {
             tx_packets: 2,
             handshakes: 1,
             handshake_failures: 0,
+            configured_endpoint_retries: 0,
             persistent_keepalive_seconds: Some(10),
             rtt: RttView::default(),
         };

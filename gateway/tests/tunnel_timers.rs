@@ -637,3 +637,115 @@ fn an_idle_tunnel_started_from_both_sides_at_once_never_looks_down() {
     }
     assert!(no_inbound_drops(&pair.a) && no_inbound_drops(&pair.b));
 }
+
+/// Both ends roamed to addresses that then died (a relay between them went
+/// away mid-conversation: the lab saw it). Standard WireGuard would keep
+/// sending to the dead addresses for ever; ours retries the configured
+/// endpoint on every other unanswered initiation, and the answer moves both
+/// ends back.
+#[test]
+fn peers_roamed_to_dead_addresses_come_back_through_the_configured_endpoints() {
+    const DEAD_RELAY_INNER: &str = "192.0.2.1:4599";
+    const DEAD_RELAY_OUTER: &str = "192.0.2.1:4600";
+    let mut pair = Pair::new();
+    pair.connect();
+    // B's next datagram reaches A as if from the relay's inner port, A's
+    // next reaches B as if from its outer port: each roams there.
+    pair.b_sends(&[numbered_b_to_a(1)]);
+    let mut from_b = pair.wire.pop_front().unwrap();
+    from_b.from = addr(DEAD_RELAY_INNER);
+    assert!(matches!(
+        pair.a.receive(&mut pair.wire, &from_b),
+        Inbound::Packet { .. }
+    ));
+    pair.a_sends(&[numbered_a_to_b(2)]);
+    let mut from_a = pair.wire.pop_front().unwrap();
+    from_a.from = addr(DEAD_RELAY_OUTER);
+    assert!(matches!(
+        pair.b.receive(&mut pair.wire, &from_a),
+        Inbound::Packet { .. }
+    ));
+    let endpoint = |side: &Side, peer: &str| {
+        side.tunnels
+            .peer_info(side.peer(peer))
+            .unwrap()
+            .endpoint
+            .unwrap()
+    };
+    assert_eq!(endpoint(&pair.a, "cluster-b"), addr(DEAD_RELAY_INNER));
+    assert_eq!(endpoint(&pair.b, "cluster-a"), addr(DEAD_RELAY_OUTER));
+
+    // A keeps sending; nothing comes back until a retry reaches B.
+    let started = simulated_time::elapsed();
+    let mut seq = 3;
+    let mut recovered_at = None;
+    for _ in 0..(secs(60).as_millis() / TICK.as_millis()) {
+        run_with(
+            &mut pair,
+            TICK,
+            |pair| {
+                pair.a_sends(&[numbered_a_to_b(seq)]);
+                seq += 1;
+            },
+            |_| false,
+        );
+        if endpoint(&pair.a, "cluster-b") == addr(B_ADDR)
+            && endpoint(&pair.b, "cluster-a") == addr(A_ADDR)
+        {
+            recovered_at = Some(simulated_time::elapsed() - started);
+            break;
+        }
+    }
+    // Data unanswered for KEEPALIVE_TIMEOUT + REKEY_TIMEOUT starts a
+    // handshake (to the dead address); its first retry, REKEY_TIMEOUT later,
+    // goes to the configured endpoint.
+    let expected = KEEPALIVE_TIMEOUT + REKEY_TIMEOUT + REKEY_TIMEOUT;
+    let recovered_at = recovered_at.expect("both ends back on the configured endpoints");
+    assert!(
+        recovered_at <= expected + secs(1),
+        "recovered after {recovered_at:?}, expected about {expected:?}"
+    );
+    let a_info = pair.a.tunnels.peer_info(pair.a.peer("cluster-b")).unwrap();
+    assert_eq!(a_info.stats.configured_endpoint_retries, 1);
+    assert_eq!(a_info.status, PeerStatus::Connected);
+    // Traffic flows again: the next packet arrives.
+    let before = pair.b.tun.len();
+    pair.a_sends(&[numbered_a_to_b(seq)]);
+    pair.deliver_all();
+    assert_eq!(pair.b.tun.len(), before + 1);
+}
+
+/// The fallback only alternates while the learned endpoint goes unanswered:
+/// a peer that answers where it roamed to is never sent anywhere else.
+#[test]
+fn a_peer_answering_at_its_learned_endpoint_keeps_it() {
+    const MOVED: &str = "192.0.2.12:4501";
+    let mut pair = Pair::new();
+    pair.connect();
+    // B now lives at another address; A learns it from B's packet.
+    pair.b.source = addr(MOVED);
+    pair.b.addresses = vec![addr(MOVED)];
+    pair.b_sends(&[numbered_b_to_a(1)]);
+    pair.deliver_all();
+    // Rekeying and keepalives for 10 minutes with traffic both ways.
+    for seq in 0..(secs(600).as_millis() / TICK.as_millis()) as u32 {
+        run_with(
+            &mut pair,
+            TICK,
+            |pair| {
+                pair.a_sends(&[numbered_a_to_b(seq)]);
+                pair.b_sends(&[numbered_b_to_a(seq)]);
+            },
+            |_| false,
+        );
+    }
+    let info = pair.a.tunnels.peer_info(pair.a.peer("cluster-b")).unwrap();
+    assert_eq!(info.endpoint, Some(addr(MOVED)));
+    assert_eq!(info.stats.configured_endpoint_retries, 0);
+    assert!(info.stats.handshakes_completed >= 5, "{:?}", info.stats);
+    assert!(
+        pair.lost.is_empty(),
+        "nothing sent to the old address: {:?}",
+        pair.lost.first()
+    );
+}

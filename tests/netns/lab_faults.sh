@@ -5,6 +5,8 @@
 #      same key: cluster-a-pod1's requests to cluster-b's export resume within 5 s of the start;
 #   b. 5% loss and reordering on the underlay, both directions (a userspace relay: this kernel
 #      has no netem): 20 MiB each way arrive intact; the gateways drop nothing as replayed;
+#   b2. both gateways roamed to the relay's ports, then the relay went (each now sends only to
+#      a dead port): they come back by retrying the configured endpoints, within 40 s;
 #   c. cluster-b comes back on another underlay address and port (192.168.100.12:4501) with
 #      cluster-a's config unchanged: WireGuard roaming moves cluster-a's endpoint for it there
 #      and traffic resumes; then back to 192.168.100.2:4500;
@@ -31,6 +33,7 @@ readonly BULK_TIMEOUT_SECONDS=120
 readonly LOSS=0.05 IMMEDIATE=0.25 DELAY_MS=1 # netem's "loss 5% delay 1ms reorder 25%"
 readonly RELAY_INNER_PORT=4599 RELAY_OUTER_PORT=4600
 readonly RELAY_LIFETIME_SECONDS=300
+readonly DEAD_ENDPOINT_WAIT_SECONDS=40 # 15 s of unanswered data, then retries every 5 s
 readonly A_UNDERLAY=192.168.100.1 B_UNDERLAY=192.168.100.2 WG_PORT=4500
 readonly B_MOVED_UNDERLAY=192.168.100.12 B_MOVED_PORT=4501
 readonly STATE_RETRY_WAIT_SECONDS=10 # the gateway retries a failed save every 5 s
@@ -95,6 +98,15 @@ peer_endpoint() {
         python3 -c 'import json, sys; print(json.load(sys.stdin)[0].get("endpoint") or "none")' 2>/dev/null
 }
 
+# peer_field X FIELD: a number from cluster-X's gwctl peers -o json for its one peer (0 if absent).
+# (gwctl peers exits non-zero while a peer is not connected; its JSON is still whole.)
+peer_field() {
+    local json
+    json=$("$gwctl" peers --socket "$(socket_of "$1")" -o json 2>/dev/null)
+    python3 -c 'import json, sys; print(int(json.load(sys.stdin)[0].get(sys.argv[1]) or 0))' "$2" \
+        <<<"$json" 2>/dev/null || echo 0
+}
+
 # wait_for_endpoint X WANT: until cluster-X's endpoint for its peer is WANT (5 s at most).
 wait_for_endpoint() {
     local deadline=$((SECONDS + 5))
@@ -123,6 +135,42 @@ relay_pid=""
 b_moved=0
 b_promote_secondaries=""
 state_mounted=""
+# divert_through_relay STATS: starts the relay (its counts go to STATS) and diverts the
+# underlay through it; returns non-zero when nft refuses.
+# cluster-a's datagrams for cluster-b go to the relay (DNAT); the relay forwards them from its
+# own port, so cluster-b's replies come back through it too (roaming), and conntrack gives
+# those the source cluster-b's address when the relay hands them to cluster-a's gateway.
+# Until cluster-b has roamed to the relay, it still sends straight to cluster-a (a keepalive,
+# a handshake). Such a datagram arriving first would open the conntrack entry in the other
+# direction, and cluster-a's datagrams, as its replies, would bypass the DNAT: the relay once
+# saw 1 datagram in a whole run. So those are dropped before conntrack (priority -300) sees
+# them on the underlay (eth0); the relay's deliveries, already un-DNATed to cluster-b's
+# address, arrive on lo and pass.
+divert_through_relay() {
+    local deadline=$((SECONDS + 5))
+    ip netns exec cluster-a-gw python3 "$here/underlay_impair.py" \
+        --inner "$A_UNDERLAY:$RELAY_INNER_PORT" --outer "$A_UNDERLAY:$RELAY_OUTER_PORT" \
+        --peer "$B_UNDERLAY:$WG_PORT" --loss "$LOSS" --immediate "$IMMEDIATE" --delay-ms "$DELAY_MS" \
+        --seconds "$RELAY_LIFETIME_SECONDS" --stats "$1" >"$work/relay.out" 2>&1 &
+    relay_pid=$!
+    until grep -q relaying "$work/relay.out" 2>/dev/null || ((SECONDS >= deadline)); do sleep 0.1; done
+    ip netns exec cluster-a-gw nft -f - <<EOF
+table ip gwlab_impair {
+    chain out {
+        type nat hook output priority -100;
+        ip daddr $B_UNDERLAY udp sport $WG_PORT udp dport $WG_PORT dnat to $A_UNDERLAY:$RELAY_INNER_PORT
+    }
+    chain post {
+        type nat hook postrouting priority 100;
+    }
+    chain direct_in {
+        type filter hook prerouting priority -300;
+        iifname "eth0" ip saddr $B_UNDERLAY udp sport $WG_PORT udp dport $WG_PORT drop
+    }
+}
+EOF
+}
+
 # remove_relay: the relay stopped first, then the diversion and its conntrack entries. In the
 # other order the relay, for a moment, still forwards cluster-b's datagrams from its own port
 # with no DNAT left to give them cluster-b's address: cluster-a roams to the relay's inner
@@ -207,39 +255,8 @@ info "cluster-b's unknown_peer drops since its start (cluster-a's packets on the
 # --- b. loss and reordering --------------------------------------------------------------------
 
 section "b. underlay: ${LOSS} loss, ${IMMEDIATE} of datagrams overtaking the others (held ${DELAY_MS} ms), both directions"
-# cluster-a's datagrams for cluster-b go to the relay (DNAT); the relay forwards them from its
-# own port, so cluster-b's replies come back through it too (roaming), and conntrack gives
-# those the source cluster-b's address when the relay hands them to cluster-a's gateway.
-# Until cluster-b has roamed to the relay, it still sends straight to cluster-a (a keepalive,
-# a handshake). Such a datagram arriving first would open the conntrack entry in the other
-# direction, and cluster-a's datagrams, as its replies, would bypass the DNAT: the relay once
-# saw 1 datagram in a whole run. So those are dropped before conntrack (priority -300) sees
-# them on the underlay (eth0); the relay's deliveries, already un-DNATed to cluster-b's
-# address, arrive on lo and pass.
-ip netns exec cluster-a-gw python3 "$here/underlay_impair.py" \
-    --inner "$A_UNDERLAY:$RELAY_INNER_PORT" --outer "$A_UNDERLAY:$RELAY_OUTER_PORT" \
-    --peer "$B_UNDERLAY:$WG_PORT" --loss "$LOSS" --immediate "$IMMEDIATE" --delay-ms "$DELAY_MS" \
-    --seconds "$RELAY_LIFETIME_SECONDS" --stats "$work/relay.json" >"$work/relay.out" 2>&1 &
-relay_pid=$!
-deadline=$((SECONDS + 5))
-until grep -q relaying "$work/relay.out" 2>/dev/null || ((SECONDS >= deadline)); do sleep 0.1; done
-if ! ip netns exec cluster-a-gw nft -f - <<EOF; then
-table ip gwlab_impair {
-    chain out {
-        type nat hook output priority -100;
-        ip daddr $B_UNDERLAY udp sport $WG_PORT udp dport $WG_PORT dnat to $A_UNDERLAY:$RELAY_INNER_PORT
-    }
-    chain post {
-        type nat hook postrouting priority 100;
-    }
-    chain direct_in {
-        type filter hook prerouting priority -300;
-        iifname "eth0" ip saddr $B_UNDERLAY udp sport $WG_PORT udp dport $WG_PORT drop
-    }
-}
-EOF
+divert_through_relay "$work/relay.json" ||
     fail "nft: could not divert the underlay through the relay"
-fi
 replay_reasons=(replay decrypt_failed malformed)
 replay_label=$(IFS='|'; echo "${replay_reasons[*]}")
 a_drops_before=0 b_drops_before=0 a_drops_after=0 b_drops_after=0
@@ -305,6 +322,62 @@ else
     fail "relay removed: cluster-b's endpoint for cluster-a is $(peer_endpoint b), want $A_UNDERLAY:$WG_PORT (cluster-a's for cluster-b: $(peer_endpoint a))"
 fi
 check_both_ways "after the impairment"
+
+# --- b2. both ends roamed to dead addresses ------------------------------------------------------
+
+section "b2. both gateways roamed to the relay's ports, then the relay went: back through the configured endpoints"
+# The failure remove_relay avoids, made on purpose. Through the relay cluster-b roams to its
+# outer port. Then the DNAT goes while the relay still forwards, so a request from cluster-b
+# reaches cluster-a from the relay's inner port (nothing restores cluster-b's address), and
+# cluster-a roams there; cluster-a's own datagrams straight to cluster-b are dropped meanwhile,
+# or cluster-b would roam back first. Then the relay goes. Each side now sends only to a dead
+# port of the relay. Standard WireGuard stays there for ever; ours retries the configured
+# endpoint on every other unanswered initiation.
+divert_through_relay "$work/relay-dead.json" ||
+    fail "nft: could not divert the underlay through the relay"
+check_both_ways "through the relay"
+ip netns exec cluster-a-gw nft -f - <<EOF || fail "nft: could not swap the DNAT for a drop"
+delete table ip gwlab_impair
+table ip gwlab_impair {
+    chain out {
+        type filter hook output priority 0;
+        ip daddr $B_UNDERLAY udp sport $WG_PORT udp dport $WG_PORT drop
+    }
+}
+EOF
+request b 2 >/dev/null
+remove_relay
+a_dead=$(peer_endpoint a) b_dead=$(peer_endpoint b)
+retries_before=$(($(peer_field a configured_endpoint_retries) + $(peer_field b configured_endpoint_retries)))
+if [[ $a_dead == "$A_UNDERLAY:$RELAY_INNER_PORT" && $b_dead == "$A_UNDERLAY:$RELAY_OUTER_PORT" ]]; then
+    pass "provoked: cluster-a sends to $a_dead, cluster-b to $b_dead, both dead relay ports"
+    started=$EPOCHREALTIME
+    deadline=$((SECONDS + DEAD_ENDPOINT_WAIT_SECONDS))
+    # Both directions carry requests, as a real workload would: data that goes unanswered is
+    # what makes WireGuard start the handshakes.
+    until request a 0.5 | grep -q '^hello from' && request b 0.5 | grep -q '^hello from'; do
+        ((SECONDS < deadline)) || break
+    done
+    if ((SECONDS < deadline)); then
+        pass "requests both ways answered again $(elapsed_since "$started") s later (limit ${DEAD_ENDPOINT_WAIT_SECONDS} s: ~15 s of unanswered data, then a retry every 5 s)"
+    else
+        fail "still no answer ${DEAD_ENDPOINT_WAIT_SECONDS} s after both ends roamed to dead ports: cluster-a's endpoint $(peer_endpoint a), cluster-b's $(peer_endpoint b)"
+    fi
+    if wait_for_endpoint a "$B_UNDERLAY:$WG_PORT" && wait_for_endpoint b "$A_UNDERLAY:$WG_PORT"; then
+        pass "both endpoints back at the configured addresses ($B_UNDERLAY:$WG_PORT, $A_UNDERLAY:$WG_PORT)"
+    else
+        fail "endpoints after recovery: cluster-a's $(peer_endpoint a), cluster-b's $(peer_endpoint b)"
+    fi
+    retries_after=$(($(peer_field a configured_endpoint_retries) + $(peer_field b configured_endpoint_retries)))
+    if ((retries_after > retries_before)); then
+        pass "gwctl peers -o json: configured_endpoint_retries rose on the two gateways together ($retries_before -> $retries_after)"
+    else
+        fail "configured_endpoint_retries did not rise ($retries_before -> $retries_after)"
+    fi
+else
+    fail "could not provoke the dead endpoints: cluster-a's is $a_dead, cluster-b's $b_dead (want $A_UNDERLAY:$RELAY_INNER_PORT and $A_UNDERLAY:$RELAY_OUTER_PORT)"
+fi
+check_both_ways "after the dead endpoints"
 
 # --- c. endpoint change ------------------------------------------------------------------------
 

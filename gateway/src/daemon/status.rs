@@ -328,6 +328,7 @@ impl Daemon {
             tx_packets: info.stats.tx_packets,
             handshakes: info.stats.handshakes_completed,
             handshake_failures: info.stats.handshake_failures + info.stats.handshake_timeouts,
+            configured_endpoint_retries: info.stats.configured_endpoint_retries,
             persistent_keepalive_seconds: info.persistent_keepalive,
             rtt: RttView {
                 last_seconds: rtt.last.map(|d| d.as_secs_f64()),

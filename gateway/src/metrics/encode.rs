@@ -240,6 +240,12 @@ fn encode_peers(s: &GatewayStatus, enc: &mut DescriptorEncoder) -> fmt::Result {
     )?;
     counter_family(
         enc,
+        "gateway_peer_configured_endpoint_retries",
+        "Handshake retries sent to the configured endpoint because the learned one went unanswered",
+        per_peer(|p| p.configured_endpoint_retries),
+    )?;
+    counter_family(
+        enc,
         "gateway_peer_health_probes_sent",
         "Health probes (ICMP echo) sent to the peer's gateway address",
         per_peer(|p| p.rtt.probes_sent),

@@ -113,16 +113,17 @@ impl Tunnels {
         match state.tunn.encapsulate(packet, buffer) {
             TunnResult::WriteToNetwork(datagram) if datagram.as_ptr() == buffer_start => {
                 let len = datagram.len();
-                if message_type(datagram) == Some(MESSAGE_DATA) {
+                let destination = if message_type(datagram) == Some(MESSAGE_DATA) {
                     state.count_sent(datagram);
+                    endpoint
                 } else {
                     // No session: boringtun queued the packet and started a
                     // handshake; this is its initiation.
                     state.stats.queued_packets += 1;
                     state.queue_pending = true;
-                    state.initiation_sent(false);
-                }
-                sink.commit(endpoint, len);
+                    state.initiation_sent(false).unwrap_or(endpoint)
+                };
+                sink.commit(destination, len);
                 1
             }
             TunnResult::Done => {

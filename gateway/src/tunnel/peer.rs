@@ -172,6 +172,9 @@ pub struct PeerStats {
     pub handshake_failures: u64,
     /// Times the endpoint changed (roaming, or learning it the first time).
     pub endpoint_changes: u64,
+    /// Handshake retries sent to the configured endpoint because the learned
+    /// one in use stopped answering.
+    pub configured_endpoint_retries: u64,
     /// Drops attributed to this peer.
     pub drops: TunnelDropCounts,
 }
@@ -228,6 +231,9 @@ impl Peer {
 pub(crate) struct PeerState {
     pub(crate) tunn: Tunn,
     pub(crate) endpoint: Option<SocketAddr>,
+    /// The endpoint the config names; retried when the learned one stops
+    /// answering (see [`PeerState::initiation_sent`]).
+    configured_endpoint: Option<SocketAddr>,
     pub(crate) stats: PeerStats,
     /// Whether boringtun's `persistent_keepalive` is on: such a peer restarts
     /// its handshake attempts after boringtun gives up.
@@ -270,6 +276,7 @@ impl PeerState {
         PeerState {
             tunn,
             endpoint: spec.endpoint,
+            configured_endpoint: spec.endpoint,
             stats: PeerStats::default(),
             keepalive: spec.persistent_keepalive.is_some(),
             unanswered_initiations: 0,
@@ -291,6 +298,14 @@ impl PeerState {
         self.queue_pending = false;
         self.awaiting_confirmation = false;
         self.initiated_last_handshake = false;
+    }
+
+    /// A reload changed the configured endpoint: use it from now on.
+    pub(crate) fn reconfigure_endpoint(&mut self, configured: Option<SocketAddr>) {
+        self.configured_endpoint = configured;
+        if let Some(endpoint) = configured {
+            self.roam(endpoint);
+        }
     }
 
     /// WireGuard roaming: after an authenticated packet, reply where it came from.
@@ -325,13 +340,35 @@ impl PeerState {
         self.expired = false;
     }
 
-    /// We sent a handshake initiation; `retransmit` when the timer resent it.
-    pub(crate) fn initiation_sent(&mut self, from_timer: bool) {
+    /// We are sending a handshake initiation (`from_timer`: the timer's
+    /// retransmission or restart); returns where to send it.
+    ///
+    /// Usually the endpoint in use. But a learned endpoint can die for good:
+    /// a NAT mapping or relay that is gone, or both ends roamed to such
+    /// addresses at once. Standard WireGuard then never sends anywhere else,
+    /// and the tunnel stays down until someone resets the endpoint by hand.
+    /// So while initiations go unanswered, every other retry goes to the
+    /// configured endpoint, the address the operator (or Submariner's
+    /// Endpoint) gave: the first attempt and the odd retries keep the learned
+    /// one, which may be right (the peer behind a NAT), the even ones try the
+    /// configured one. The peer answers from wherever it really is, and the
+    /// answer, authenticated, moves the endpoint there (`roam`).
+    pub(crate) fn initiation_sent(&mut self, from_timer: bool) -> Option<SocketAddr> {
         if from_timer && self.unanswered_initiations > 0 {
             self.stats.handshake_timeouts += 1;
         }
+        let destination = match self.configured_endpoint {
+            Some(configured)
+                if self.endpoint != Some(configured) && self.unanswered_initiations % 2 == 1 =>
+            {
+                self.stats.configured_endpoint_retries += 1;
+                Some(configured)
+            }
+            _ => self.endpoint,
+        };
         self.unanswered_initiations = self.unanswered_initiations.saturating_add(1);
         self.expired = false;
+        destination
     }
 
     /// boringtun reported ConnectionExpired. True the first time (per expiry).

@@ -170,8 +170,6 @@ fn update_kept(peer: &Peer, old: &PeerSpec, new: &PeerSpec, keys: &Keys<'_>) {
         state.replace_tunn(tunn, new);
     }
     if old.endpoint != new.endpoint {
-        if let Some(endpoint) = new.endpoint {
-            state.roam(endpoint);
-        }
+        state.reconfigure_endpoint(new.endpoint);
     }
 }

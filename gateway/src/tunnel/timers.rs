@@ -2,6 +2,7 @@
 //! handshake retransmission, rekeying, expiry), queue flushes, and the
 //! handshake rate limiter's reset.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use boringtun::noise::errors::WireGuardError;
@@ -54,8 +55,7 @@ impl Tunnels {
             TunnResult::Done => keep_keys_fresh(state, sink, drops),
             TunnResult::WriteToNetwork(datagram) => {
                 if message_type(datagram) == Some(MESSAGE_HANDSHAKE_INIT) {
-                    state.initiation_sent(true);
-                    send_control(state, datagram, sink, drops);
+                    send_initiation(state, datagram, sink, drops);
                 } else {
                     send_control(state, datagram, sink, drops);
                     keep_keys_fresh(state, sink, drops);
@@ -68,8 +68,7 @@ impl Tunnels {
                     if let TunnResult::WriteToNetwork(datagram) =
                         state.tunn.format_handshake_initiation(&mut init, false)
                     {
-                        state.initiation_sent(true);
-                        send_control(state, datagram, sink, drops);
+                        send_initiation(state, datagram, sink, drops);
                     }
                 }
             }
@@ -107,19 +106,39 @@ fn keep_keys_fresh(
     if let TunnResult::WriteToNetwork(datagram) =
         state.tunn.format_handshake_initiation(&mut init, false)
     {
-        state.initiation_sent(true);
-        send_control(state, datagram, sink, drops);
+        send_initiation(state, datagram, sink, drops);
     }
 }
 
-/// Sends a keepalive or initiation to the peer's endpoint.
+/// Sends the timer's initiation where [`PeerState::initiation_sent`] says.
+fn send_initiation(
+    state: &mut PeerState,
+    datagram: &[u8],
+    sink: &mut impl DatagramSink,
+    drops: &mut TunnelDropCounts,
+) {
+    let destination = state.initiation_sent(true);
+    send_to(state, destination, datagram, sink, drops);
+}
+
+/// Sends a keepalive to the peer's endpoint.
 fn send_control(
     state: &mut PeerState,
     datagram: &[u8],
     sink: &mut impl DatagramSink,
     drops: &mut TunnelDropCounts,
 ) {
-    let Some(endpoint) = state.endpoint else {
+    send_to(state, state.endpoint, datagram, sink, drops);
+}
+
+fn send_to(
+    state: &mut PeerState,
+    destination: Option<SocketAddr>,
+    datagram: &[u8],
+    sink: &mut impl DatagramSink,
+    drops: &mut TunnelDropCounts,
+) {
+    let Some(endpoint) = destination else {
         return count(state, drops, TunnelDrop::NoEndpoint);
     };
     if emit(sink, endpoint, datagram) {

@@ -109,6 +109,7 @@ pub fn connected_peer() -> PeerView {
         tx_packets: 523_456,
         handshakes: 31,
         handshake_failures: 0,
+        configured_endpoint_retries: 0,
         persistent_keepalive_seconds: Some(10),
         rtt: rtt(1.2, 3600, 3600, 0.0, 0),
     }
@@ -131,6 +132,7 @@ pub fn error_peer() -> PeerView {
         tx_packets: 1_600,
         handshakes: 2,
         handshake_failures: 14,
+        configured_endpoint_retries: 2,
         persistent_keepalive_seconds: Some(10),
         rtt: rtt(35.0, 3600, 3400, 0.12, 9),
     }
