@@ -58,6 +58,10 @@ pub struct PeerView {
     pub public_key: String,
     /// Endpoint in use (after roaming), if any is known.
     pub endpoint: Option<SocketAddr>,
+    /// The endpoint the config names, if any: where handshakes fall back to
+    /// while a learned `endpoint` goes unanswered.
+    #[serde(default)]
+    pub configured_endpoint: Option<SocketAddr>,
     /// The peer's global block, or its routed CIDRs for a non-Globalnet peer.
     pub cidrs: Vec<Ipv4Net>,
     pub globalnet: bool,

@@ -165,6 +165,7 @@ mod tests {
             // 32 bytes 0x01..=0x20, base64.
             public_key: "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=".into(),
             endpoint: Some("192.168.100.2:4500".parse().unwrap()),
+            configured_endpoint: None,
             cidrs: vec!["243.0.0.0/16".parse().unwrap()],
             globalnet: true,
             status: ConnectionStatus::Connected,

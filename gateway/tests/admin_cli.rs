@@ -67,17 +67,17 @@ fn run_on(socket: &Path, args: &[&str]) -> (Exit, String, String) {
 const PEERS_TABLE: &str = "\
 gateway cluster-a  global 242.0.0.0/16  gw0 mtu 1420  udp port 4500  ready  up 3h4m
 
-CLUSTER    ENDPOINT           SUBNETS       HANDSHAKE  RX         TX         RTT AVG  LOSS   STATUS
-cluster-b  192.0.2.20:4500    243.0.0.0/16  12s ago    1.21 GiB   70.00 MiB  1.20ms   0.0%   connected
-cluster-c  198.51.100.7:4500  244.0.0.0/16  2m13s ago  10.00 KiB  1.95 MiB   35.0ms   12.0%  error: no handshake for 2m13s
+CLUSTER    ENDPOINT                                      SUBNETS       HANDSHAKE  RX         TX         RTT AVG  LOSS   STATUS
+cluster-b  192.0.2.20:4500                               243.0.0.0/16  12s ago    1.21 GiB   70.00 MiB  1.20ms   0.0%   connected
+cluster-c  198.51.100.7:4500 (config 198.51.100.9:4500)  244.0.0.0/16  2m13s ago  10.00 KiB  1.95 MiB   35.0ms   12.0%  error: no handshake for 2m13s
 
 1 of 2 connections established; run `gwctl diagnose` for causes and fixes
 ";
 
 const PEERS_DUMP: &str = "\
 cluster-a\toN5xsmk2QKhBGSFAg7flTH6Fh4Q3KLJYVDxp7oXt1Ww=\t4500\t242.0.0.0/16\tgw0\t1420\ttrue
-cluster-b\txTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=\t192.0.2.20:4500\t243.0.0.0/16\tconnected\t1700000000\t1298137661\t73400320\t0.001200\t0.0000\t10\t(none)
-cluster-c\tTrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0=\t198.51.100.7:4500\t244.0.0.0/16\terror\t1699999879\t10240\t2048000\t0.035000\t0.1200\t10\tno handshake for 2m13s
+cluster-b\txTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=\t192.0.2.20:4500\t243.0.0.0/16\tconnected\t1700000000\t1298137661\t73400320\t0.001200\t0.0000\t10\t(none)\t192.0.2.20:4500
+cluster-c\tTrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0=\t198.51.100.7:4500\t244.0.0.0/16\terror\t1699999879\t10240\t2048000\t0.035000\t0.1200\t10\tno handshake for 2m13s\t198.51.100.9:4500
 ";
 
 #[test]
@@ -120,8 +120,8 @@ fn peers_dump_is_stable_and_tab_separated() {
     let dump = peers::render(&status, Output::Dump);
     let lines: Vec<&str> = dump.lines().collect();
     assert_eq!(lines.len(), 3);
-    assert!(lines[1..].iter().all(|l| l.split('\t').count() == 12));
-    assert!(lines[2].ends_with("\tbad reason second line"));
+    assert!(lines[1..].iter().all(|l| l.split('\t').count() == 13));
+    assert!(lines[2].ends_with("\tbad reason second line\t198.51.100.9:4500"));
 }
 
 #[test]

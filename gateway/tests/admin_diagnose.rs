@@ -74,7 +74,7 @@ fn error_peer_fails_tunnels_and_health_with_the_firewall_hint() {
     let tunnels = check(&report, "tunnels");
     assert_eq!(
         tunnels.details,
-        ["cluster-c: last handshake 2m13s ago with 198.51.100.7:4500 (status error: no handshake for 2m13s)"]
+        ["cluster-c: last handshake 2m13s ago with 198.51.100.7:4500 (config 198.51.100.9:4500) (status error: no handshake for 2m13s)"]
     );
     assert!(tunnels
         .cause
@@ -91,6 +91,17 @@ fn error_peer_fails_tunnels_and_health_with_the_firewall_hint() {
         .as_deref()
         .unwrap()
         .contains("open UDP 4500 both ways"));
+    // cluster-c roamed away from its configured endpoint: the hint says so.
+    assert!(tunnels
+        .cause
+        .as_deref()
+        .unwrap()
+        .contains("roamed to an address"));
+    assert!(tunnels
+        .fix
+        .as_deref()
+        .unwrap()
+        .contains("set its peers[].endpoint and `gwctl reload`"));
     let health = check(&report, "health");
     assert!(
         health.details[1].starts_with("cluster-c: lossy:"),
@@ -111,9 +122,12 @@ fn missing_endpoint_and_never_handshaked_peers_are_named() {
     let mut status = healthy();
     status.peers[0].endpoint = None;
     status.peers[1].last_handshake_age_seconds = None;
+    status.peers[1].configured_endpoint = status.peers[1].endpoint;
     let report = run(&status);
     let tunnels = check(&report, "tunnels");
     assert_eq!(tunnels.outcome, Outcome::Fail);
+    // Neither roamed: no roaming hint.
+    assert!(!tunnels.cause.as_deref().unwrap().contains("roamed"));
     assert!(
         tunnels.details[0].starts_with("cluster-b: no endpoint known"),
         "{:?}",

@@ -638,6 +638,32 @@ fn an_idle_tunnel_started_from_both_sides_at_once_never_looks_down() {
     assert!(no_inbound_drops(&pair.a) && no_inbound_drops(&pair.b));
 }
 
+/// Delivers the datagram just sent (the oldest in flight) to `to` as if it
+/// came from `from`: an authenticated packet from there, so `to` roams.
+fn deliver_as_if_from(pair: &mut Pair, to: fn(&mut Pair) -> &mut Side, from: &str) {
+    let mut d = pair.wire.pop_front().unwrap();
+    d.from = addr(from);
+    let mut wire = std::mem::take(&mut pair.wire);
+    assert!(matches!(
+        to(pair).receive(&mut wire, &d),
+        Inbound::Packet { .. }
+    ));
+    pair.wire = wire;
+}
+
+/// One tick in which A sends packet `seq` (and `seq` moves on).
+fn tick_with_a_sending(pair: &mut Pair, seq: &mut u32) {
+    run_with(
+        pair,
+        TICK,
+        |pair| {
+            pair.a_sends(&[numbered_a_to_b(*seq)]);
+            *seq += 1;
+        },
+        |_| false,
+    );
+}
+
 /// Both ends roamed to addresses that then died (a relay between them went
 /// away mid-conversation: the lab saw it). Standard WireGuard would keep
 /// sending to the dead addresses for ever; ours retries the configured
@@ -652,19 +678,9 @@ fn peers_roamed_to_dead_addresses_come_back_through_the_configured_endpoints() {
     // B's next datagram reaches A as if from the relay's inner port, A's
     // next reaches B as if from its outer port: each roams there.
     pair.b_sends(&[numbered_b_to_a(1)]);
-    let mut from_b = pair.wire.pop_front().unwrap();
-    from_b.from = addr(DEAD_RELAY_INNER);
-    assert!(matches!(
-        pair.a.receive(&mut pair.wire, &from_b),
-        Inbound::Packet { .. }
-    ));
+    deliver_as_if_from(&mut pair, |p| &mut p.a, DEAD_RELAY_INNER);
     pair.a_sends(&[numbered_a_to_b(2)]);
-    let mut from_a = pair.wire.pop_front().unwrap();
-    from_a.from = addr(DEAD_RELAY_OUTER);
-    assert!(matches!(
-        pair.b.receive(&mut pair.wire, &from_a),
-        Inbound::Packet { .. }
-    ));
+    deliver_as_if_from(&mut pair, |p| &mut p.b, DEAD_RELAY_OUTER);
     let endpoint = |side: &Side, peer: &str| {
         side.tunnels
             .peer_info(side.peer(peer))
@@ -680,15 +696,7 @@ fn peers_roamed_to_dead_addresses_come_back_through_the_configured_endpoints() {
     let mut seq = 3;
     let mut recovered_at = None;
     for _ in 0..(secs(60).as_millis() / TICK.as_millis()) {
-        run_with(
-            &mut pair,
-            TICK,
-            |pair| {
-                pair.a_sends(&[numbered_a_to_b(seq)]);
-                seq += 1;
-            },
-            |_| false,
-        );
+        tick_with_a_sending(&mut pair, &mut seq);
         if endpoint(&pair.a, "cluster-b") == addr(B_ADDR)
             && endpoint(&pair.b, "cluster-a") == addr(A_ADDR)
         {
@@ -748,4 +756,40 @@ fn a_peer_answering_at_its_learned_endpoint_keeps_it() {
         "nothing sent to the old address: {:?}",
         pair.lost.first()
     );
+}
+
+/// A reload that changes the configured endpoint changes the fallback too.
+#[test]
+fn the_fallback_follows_a_reloaded_endpoint() {
+    const RELOADED: &str = "192.0.2.22:4500";
+    const DEAD: &str = "192.0.2.99:4500";
+    let mut pair = Pair::new();
+    pair.connect();
+    // B is reachable at a second address too; A's config now names it.
+    pair.b.addresses.push(addr(RELOADED));
+    let a_sees_b = spec("cluster-b", pair.b.public_key, Some(RELOADED), B_BLOCK);
+    pair.a.tunnels.set_peers(vec![a_sees_b]).unwrap();
+    // Then B's datagram reaches A from an address that is about to die.
+    pair.b_sends(&[numbered_b_to_a(1)]);
+    deliver_as_if_from(&mut pair, |p| &mut p.a, DEAD);
+    let sent_before = pair.a.sent.len();
+    let mut seq = 2;
+    for _ in 0..(secs(30).as_millis() / TICK.as_millis()) {
+        tick_with_a_sending(&mut pair, &mut seq);
+    }
+    let initiation_targets: Vec<_> = pair.a.sent[sent_before..]
+        .iter()
+        .filter(|d| d.is_initiation())
+        .map(|d| d.to)
+        .collect();
+    assert_eq!(
+        initiation_targets,
+        [addr(DEAD), addr(RELOADED)],
+        "the first initiation to the learned address, the retry to the reloaded one"
+    );
+    let info = pair.a.tunnels.peer_info(pair.a.peer("cluster-b")).unwrap();
+    assert_eq!(info.configured_endpoint, Some(addr(RELOADED)));
+    // B answered from its own address; A follows it there.
+    assert_eq!(info.endpoint, Some(addr(B_ADDR)));
+    assert_eq!(info.status, PeerStatus::Connected);
 }

@@ -164,7 +164,9 @@ fn tunnels(s: &GatewayStatus) -> Check {
     }
     let mut problems = Vec::new();
     let mut no_endpoint = false;
+    let mut roamed = false;
     for p in &s.peers {
+        let e = render::endpoint(p);
         let problem = match (p.endpoint, p.last_handshake_age_seconds) {
             (None, _) => {
                 no_endpoint = true;
@@ -173,8 +175,8 @@ fn tunnels(s: &GatewayStatus) -> Check {
                     render::age(p.last_handshake_age_seconds)
                 ))
             }
-            (Some(e), None) => Some(format!("never completed a handshake with {e}")),
-            (Some(e), Some(age)) => {
+            (Some(_), None) => Some(format!("never completed a handshake with {e}")),
+            (Some(_), Some(age)) => {
                 let overdue = p.status != ConnectionStatus::Connected && age > REKEY_AFTER_SECONDS;
                 let expired =
                     p.persistent_keepalive_seconds.is_some() && age > REJECT_AFTER_SECONDS;
@@ -183,6 +185,7 @@ fn tunnels(s: &GatewayStatus) -> Check {
             }
         };
         if let Some(problem) = problem {
+            roamed |= matches!((p.endpoint, p.configured_endpoint), (Some(e), Some(c)) if e != c);
             let status = match &p.status_reason {
                 Some(reason) => format!("{}: {reason}", p.status.as_str()),
                 None => p.status.as_str().to_string(),
@@ -225,6 +228,10 @@ fn tunnels(s: &GatewayStatus) -> Check {
     if no_endpoint {
         cause.push_str("; a peer without an endpoint can only be reached after it contacts us");
         fix.push_str("; set peers[].endpoint for at least one side of each pair");
+    }
+    if roamed {
+        cause.push_str("; a peer roamed to an address (\"config\" shows the configured one) that no longer answers, e.g. a NAT mapping or relay that is gone: every other handshake retry already goes to the configured endpoint");
+        fix.push_str("; if the peer moved for good, set its peers[].endpoint and `gwctl reload` (used at once)");
     }
     Check::new("tunnels", Outcome::Fail, summary)
         .details(problems)

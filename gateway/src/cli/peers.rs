@@ -62,8 +62,7 @@ fn table(s: &GatewayStatus) -> String {
     for p in &s.peers {
         table.row(vec![
             p.name.clone(),
-            p.endpoint
-                .map_or_else(|| render::NONE.to_string(), |e| e.to_string()),
+            render::endpoint(p),
             render::list(&p.cidrs),
             render::age(p.last_handshake_age_seconds),
             render::bytes(p.rx_bytes),
@@ -147,6 +146,9 @@ fn dump(s: &GatewayStatus) -> String {
             p.persistent_keepalive_seconds
                 .map_or_else(|| "off".to_string(), |k| k.to_string()),
             p.status_reason.clone().unwrap_or_default(),
+            p.configured_endpoint
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
         ]));
     }
     out

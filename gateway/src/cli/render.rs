@@ -159,6 +159,16 @@ pub fn percent(ratio: f64) -> String {
 }
 
 /// Items joined with commas, or NONE.
+/// The endpoint in use, and the configured one when the peer roamed away from
+/// it (handshakes fall back there while the learned one goes unanswered).
+pub fn endpoint(p: &crate::status::PeerView) -> String {
+    match (p.endpoint, p.configured_endpoint) {
+        (None, _) => NONE.to_string(),
+        (Some(e), Some(c)) if c != e => format!("{e} (config {c})"),
+        (Some(e), _) => e.to_string(),
+    }
+}
+
 pub fn list<T: ToString>(items: &[T]) -> String {
     if items.is_empty() {
         NONE.to_string()

@@ -316,6 +316,7 @@ impl Daemon {
             name: info.name.clone(),
             public_key: PublicKey::from_bytes(info.public_key).to_base64(),
             endpoint: info.endpoint,
+            configured_endpoint: info.configured_endpoint,
             cidrs: info.allowed_cidrs.clone(),
             globalnet,
             status,

@@ -245,6 +245,7 @@ fn info(entry: &table::Entry) -> PeerInfo {
         public_key: entry.spec.public_key,
         allowed_cidrs: entry.spec.allowed_cidrs.clone(),
         endpoint: state.endpoint,
+        configured_endpoint: entry.spec.endpoint,
         persistent_keepalive: entry.spec.persistent_keepalive,
         last_handshake: state.tunn.time_since_last_handshake(),
         status: state.status(),

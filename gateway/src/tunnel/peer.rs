@@ -192,6 +192,9 @@ pub struct PeerInfo {
     pub allowed_cidrs: Vec<Ipv4Net>,
     /// The endpoint in use (configured, or learned from the peer's packets).
     pub endpoint: Option<SocketAddr>,
+    /// The endpoint the config names (the fallback while a learned one goes
+    /// unanswered).
+    pub configured_endpoint: Option<SocketAddr>,
     /// Configured keepalive interval, seconds.
     pub persistent_keepalive: Option<u16>,
     /// Age of the current session's handshake (boringtun's
@@ -347,10 +350,11 @@ impl PeerState {
     /// a NAT mapping or relay that is gone, or both ends roamed to such
     /// addresses at once. Standard WireGuard then never sends anywhere else,
     /// and the tunnel stays down until someone resets the endpoint by hand.
-    /// So while initiations go unanswered, every other retry goes to the
+    /// So while initiations go unanswered, every other one goes to the
     /// configured endpoint, the address the operator (or Submariner's
-    /// Endpoint) gave: the first attempt and the odd retries keep the learned
-    /// one, which may be right (the peer behind a NAT), the even ones try the
+    /// Endpoint) gave: the 1st, 3rd, 5th … initiation keeps the learned one,
+    /// which may be right (the peer behind a NAT); the 2nd, 4th … (the first
+    /// retry, 5 s later, and every second retry after it) tries the
     /// configured one. The peer answers from wherever it really is, and the
     /// answer, authenticated, moves the endpoint there (`roam`).
     pub(crate) fn initiation_sent(&mut self, from_timer: bool) -> Option<SocketAddr> {

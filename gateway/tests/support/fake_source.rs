@@ -97,6 +97,7 @@ pub fn connected_peer() -> PeerView {
         name: "cluster-b".to_string(),
         public_key: "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=".to_string(),
         endpoint: Some("192.0.2.20:4500".parse().unwrap()),
+        configured_endpoint: Some("192.0.2.20:4500".parse().unwrap()),
         cidrs: vec!["243.0.0.0/16".parse().unwrap()],
         globalnet: true,
         status: ConnectionStatus::Connected,
@@ -120,6 +121,8 @@ pub fn error_peer() -> PeerView {
         name: "cluster-c".to_string(),
         public_key: "TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0=".to_string(),
         endpoint: Some("198.51.100.7:4500".parse().unwrap()),
+        // Roamed away from its configured address.
+        configured_endpoint: Some("198.51.100.9:4500".parse().unwrap()),
         cidrs: vec!["244.0.0.0/16".parse().unwrap()],
         globalnet: true,
         status: ConnectionStatus::Error,
