@@ -352,6 +352,13 @@ a_dead=$(peer_endpoint a) b_dead=$(peer_endpoint b)
 retries_before=$(($(peer_field a configured_endpoint_retries) + $(peer_field b configured_endpoint_retries)))
 if [[ $a_dead == "$A_UNDERLAY:$RELAY_INNER_PORT" && $b_dead == "$A_UNDERLAY:$RELAY_OUTER_PORT" ]]; then
     pass "provoked: cluster-a sends to $a_dead, cluster-b to $b_dead, both dead relay ports"
+    # What the operator sees meanwhile: where it sends, and where the config says.
+    shown=$("$gwctl" peers --socket "$(socket_of a)" 2>&1)
+    if [[ $shown == *"$a_dead (config $B_UNDERLAY:$WG_PORT)"* ]]; then
+        pass "gwctl peers on cluster-a shows '$a_dead (config $B_UNDERLAY:$WG_PORT)'"
+    else
+        fail "gwctl peers on cluster-a should show '$a_dead (config $B_UNDERLAY:$WG_PORT)': $shown"
+    fi
     dead_started=$EPOCHREALTIME
     deadline=$((SECONDS + DEAD_ENDPOINT_WAIT_SECONDS))
     recovered=0
