@@ -166,7 +166,7 @@ fn tunnels(s: &GatewayStatus) -> Check {
     let mut no_endpoint = false;
     let mut roamed = false;
     for p in &s.peers {
-        let e = render::endpoint(p);
+        let e = render::endpoint(p); // with "(config …)" when roamed
         let problem = match (p.endpoint, p.last_handshake_age_seconds) {
             (None, _) => {
                 no_endpoint = true;
@@ -185,7 +185,7 @@ fn tunnels(s: &GatewayStatus) -> Check {
             }
         };
         if let Some(problem) = problem {
-            roamed |= matches!((p.endpoint, p.configured_endpoint), (Some(e), Some(c)) if e != c);
+            roamed |= matches!((p.endpoint, p.configured_endpoint), (Some(used), Some(configured)) if used != configured);
             let status = match &p.status_reason {
                 Some(reason) => format!("{}: {reason}", p.status.as_str()),
                 None => p.status.as_str().to_string(),

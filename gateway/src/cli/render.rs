@@ -158,7 +158,6 @@ pub fn percent(ratio: f64) -> String {
     }
 }
 
-/// Items joined with commas, or NONE.
 /// The endpoint in use, and the configured one when the peer roamed away from
 /// it (handshakes fall back there while the learned one goes unanswered).
 pub fn endpoint(p: &crate::status::PeerView) -> String {
@@ -169,6 +168,7 @@ pub fn endpoint(p: &crate::status::PeerView) -> String {
     }
 }
 
+/// Items joined with commas, or NONE.
 pub fn list<T: ToString>(items: &[T]) -> String {
     if items.is_empty() {
         NONE.to_string()
