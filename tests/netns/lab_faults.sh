@@ -92,19 +92,20 @@ check_both_ways() {
     done
 }
 
+# peer_json X: cluster-X's gwctl peers -o json (gwctl exits non-zero while a peer is not
+# connected; its JSON is still whole, and that is what the callers read).
+peer_json() { "$gwctl" peers --socket "$(socket_of "$1")" -o json 2>/dev/null; }
+
 # peer_endpoint X: the endpoint cluster-X's gateway uses for its one peer (gwctl peers -o json).
 peer_endpoint() {
-    "$gwctl" peers --socket "$(socket_of "$1")" -o json 2>/dev/null |
-        python3 -c 'import json, sys; print(json.load(sys.stdin)[0].get("endpoint") or "none")' 2>/dev/null
+    python3 -c 'import json, sys; print(json.load(sys.stdin)[0].get("endpoint") or "none")' \
+        <<<"$(peer_json "$1")" 2>/dev/null
 }
 
 # peer_field X FIELD: a number from cluster-X's gwctl peers -o json for its one peer (0 if absent).
-# (gwctl peers exits non-zero while a peer is not connected; its JSON is still whole.)
 peer_field() {
-    local json
-    json=$("$gwctl" peers --socket "$(socket_of "$1")" -o json 2>/dev/null)
     python3 -c 'import json, sys; print(int(json.load(sys.stdin)[0].get(sys.argv[1]) or 0))' "$2" \
-        <<<"$json" 2>/dev/null || echo 0
+        <<<"$(peer_json "$1")" 2>/dev/null || echo 0
 }
 
 # wait_for_endpoint X WANT: until cluster-X's endpoint for its peer is WANT (5 s at most).
